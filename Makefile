@@ -1,0 +1,49 @@
+# Autopay Agent: the two commands are `make demo` and `make test`.
+# Everything else here is what they are made of.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check lint format migrate bench browser-deps clean help
+
+help:
+	@echo "make demo   - set up everything, run the agent, serve the dashboard"
+	@echo "make test   - set up the same way and run the whole test suite"
+	@echo "make check  - ruff, ruff format --check, mypy, tests"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/autopay db upgrade
+
+demo: migrate
+	$(BIN)/autopay demo
+
+test: $(STAMP)
+	$(BIN)/autopay db upgrade
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check autopay_app tests/unit/ledger tests/conftest.py
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+check: lint test
+
+bench: migrate
+	$(BIN)/autopay bench ledger
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

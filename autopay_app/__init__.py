@@ -1,0 +1,74 @@
+"""Autopay Agent: an autonomous x402 payment agent with a PostgreSQL ledger.
+
+``create_app()`` applies defaults, then the environment (one validated
+:class:`~autopay_app.config.Settings`), then test overrides; it binds the
+extensions, the blueprints and the CLI commands and starts nothing: the
+embedded database starts on the first connection, the scheduler only under
+``autopay serve`` / ``autopay demo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from autopay_app.config import Settings, load_settings
+from autopay_app.extensions import db, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask application.
+
+    Args:
+        config: Overrides applied last (tests). ``AUTOPAY_SETTINGS`` may carry a
+            ready :class:`Settings`; ``SQLALCHEMY_DATABASE_URI`` a database URL.
+    """
+    app = Flask(__name__)
+    overrides = dict(config or {})
+    settings: Settings = overrides.pop("AUTOPAY_SETTINGS", None) or load_settings()
+    app.config.from_mapping(
+        AUTOPAY_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url or "postgresql+psycopg://postgres@/autopay",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+    )
+    app.config.from_mapping(overrides)
+    register_extensions(
+        app, embedded=settings.embedded_database and "SQLALCHEMY_DATABASE_URI" not in overrides
+    )
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask, *, embedded: bool) -> None:
+    from autopay_app import models  # noqa: F401  (registers the tables)
+    from autopay_app.ledger import hooks
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
+    hooks.install()
+    if embedded:
+        with app.app_context():
+            _start_embedded_on_connect(db.engine, app.config["AUTOPAY_SETTINGS"])
+
+
+def _start_embedded_on_connect(engine: Any, settings: Settings) -> None:
+    """Start the embedded server the first time the engine connects."""
+    from autopay_app import embedded_db
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        url = embedded_db.ensure_database(settings.home)
+        cparams["host"] = url.split("host=", 1)[1]
+
+
+def register_commands(app: Flask) -> None:
+    from autopay_app.cli import register
+
+    register(app)

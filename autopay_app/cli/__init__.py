@@ -1,0 +1,62 @@
+"""The ``autopay`` command: a Flask CLI group over :func:`autopay_app.create_app`.
+
+``flask --app autopay_app ...`` reaches the same commands. Errors of the
+application (:class:`~autopay_app.errors.AutopayError`) end the command with one
+line on stderr and exit status 1 (2 for configuration errors), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from autopay_app.errors import AutopayError, ConfigError
+
+
+def register(app: Flask) -> None:
+    """Attach every command group to ``app.cli`` (called by the factory)."""
+    from autopay_app.cli import agents, bench, maintenance
+
+    for command in (*maintenance.COMMANDS, agents.agent, bench.bench):
+        app.cli.add_command(command)
+
+
+def _create_app() -> Flask:
+    from autopay_app import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(
+    create_app=_create_app,
+    add_default_commands=True,
+    load_dotenv=False,
+    set_debug_flag=False,
+    help="Autopay Agent: an autonomous x402 payment agent with a PostgreSQL ledger.",
+)
+
+
+def main() -> None:
+    """Entry point of the ``autopay`` console script."""
+    from autopay_app.config import load_settings
+
+    try:
+        load_settings()
+        cli.main(prog_name="autopay", standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"autopay: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except AutopayError as exc:
+        click.echo(f"autopay: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,143 @@
+"""Configuration: environment variables read once into one typed object.
+
+Every variable has a safe default for a laptop demo against the local harness.
+A bad value stops the application at start with a one-line error naming the
+variable (:class:`~autopay_app.errors.ConfigError`).
+
+| variable | default | meaning |
+|---|---|---|
+| DATABASE_URL | unset: embedded PostgreSQL under AUTOPAY_HOME | ledger database |
+| SOLANA_RPC_URL | http://127.0.0.1:8899 | Solana JSON-RPC (harness or Devnet) |
+| X402_FACILITATOR_URL | http://127.0.0.1:8403 | x402 facilitator |
+| PREMIUM_API_URL | http://127.0.0.1:8402 | the premium API the agent buys from |
+| AUTOPAY_KEYPAIR | AUTOPAY_HOME/agent-keypair.json | the agent's keypair file |
+| AUTOPAY_SECRET_KEY | made once in AUTOPAY_HOME/secret.key | secrets at rest (>= 32 chars) |
+| AUTOPAY_ADMIN_PASSWORD | unset: generated and printed by `autopay demo` | dashboard login |
+| AUTOPAY_HOME | ./.autopay | local state (embedded database, keys, backups) |
+| AUTOPAY_RETENTION_DAYS | 90 | audit trail retention |
+| AUTOPAY_BACKUP_KEEP | 7 | backups kept by rotation |
+| AUTOPAY_BACKUP_S3_BUCKET | unset | upload backups to this S3 bucket |
+| AUTOPAY_BACKUP_S3_ENDPOINT | unset | S3-compatible endpoint URL (MinIO and the like) |
+| AUTOPAY_HOST / AUTOPAY_PORT | 127.0.0.1 / 5000 | dashboard address |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from autopay_app.errors import ConfigError
+
+DEFAULT_RPC_URL = "http://127.0.0.1:8899"
+DEFAULT_FACILITATOR_URL = "http://127.0.0.1:8403"
+DEFAULT_PREMIUM_API_URL = "http://127.0.0.1:8402"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The application's configuration, validated."""
+
+    home: Path
+    database_url: str | None
+    solana_rpc_url: str = DEFAULT_RPC_URL
+    facilitator_url: str = DEFAULT_FACILITATOR_URL
+    premium_api_url: str = DEFAULT_PREMIUM_API_URL
+    keypair_path: Path | None = None
+    secret_key: str | None = None
+    admin_password: str | None = None
+    retention_days: int = 90
+    backup_keep: int = 7
+    backup_s3_bucket: str | None = None
+    backup_s3_endpoint: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when no DATABASE_URL is set and the embedded server is used."""
+        return self.database_url is None
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.home / "backups"
+
+
+def _url(
+    env: Mapping[str, str],
+    name: str,
+    default: str | None,
+    schemes: tuple[str, ...] = ("http", "https"),
+) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.netloc or parts.query):
+        raise ConfigError(f"{name} must be a {'/'.join(schemes)} URL, got {raw!r}")
+    return raw
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _secret_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("AUTOPAY_SECRET_KEY", "")
+    if raw and len(raw) < 32:
+        raise ConfigError("AUTOPAY_SECRET_KEY must be at least 32 characters long")
+    return raw or None
+
+
+def normalise_database_url(url: str) -> str:
+    """Map ``postgres://`` and ``postgresql://`` URLs to the psycopg 3 driver.
+
+    Query parameters such as ``?sslmode=require`` pass through to libpq.
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+        return f"postgresql+psycopg://{rest}"
+    raise ConfigError(f"DATABASE_URL must be a postgresql:// URL, got scheme {scheme!r}")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration from ``env`` (default: ``os.environ``).
+
+    Raises:
+        ConfigError: A variable is malformed; the message names it.
+    """
+    env = os.environ if env is None else env
+    home = Path(env.get("AUTOPAY_HOME", "").strip() or ".autopay").absolute()
+    database_url = _url(env, "DATABASE_URL", None, ("postgres", "postgresql", "postgresql+psycopg"))
+    keypair = env.get("AUTOPAY_KEYPAIR", "").strip()
+    host = env.get("AUTOPAY_HOST", "").strip() or "127.0.0.1"
+    return Settings(
+        home=home,
+        database_url=normalise_database_url(database_url) if database_url else None,
+        solana_rpc_url=_url(env, "SOLANA_RPC_URL", DEFAULT_RPC_URL) or DEFAULT_RPC_URL,
+        facilitator_url=_url(env, "X402_FACILITATOR_URL", DEFAULT_FACILITATOR_URL)
+        or DEFAULT_FACILITATOR_URL,
+        premium_api_url=_url(env, "PREMIUM_API_URL", DEFAULT_PREMIUM_API_URL)
+        or DEFAULT_PREMIUM_API_URL,
+        keypair_path=Path(keypair) if keypair else home / "agent-keypair.json",
+        secret_key=_secret_key(env),
+        admin_password=env.get("AUTOPAY_ADMIN_PASSWORD") or None,
+        retention_days=_int(env, "AUTOPAY_RETENTION_DAYS", 90, 1, 36500),
+        backup_keep=_int(env, "AUTOPAY_BACKUP_KEEP", 7, 1, 1000),
+        backup_s3_bucket=env.get("AUTOPAY_BACKUP_S3_BUCKET") or None,
+        backup_s3_endpoint=_url(env, "AUTOPAY_BACKUP_S3_ENDPOINT", None),
+        host=host,
+        port=_int(env, "AUTOPAY_PORT", 5000, 1, 65535),
+    )

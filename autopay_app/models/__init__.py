@@ -1,0 +1,47 @@
+"""The ledger's tables, one module per aggregate.
+
+``agents`` own ``api_requests``; a request has ``payments`` (at most one that
+moves money, by the agent's invariants), ``retry_attempts`` and
+``error_classifications``; a payment has ``transaction_logs``; ``audit_events``
+record every state change; ``wallet_balances`` hold the last balance read.
+Models hold data only; writes and queries live in :mod:`autopay_app.ledger`.
+"""
+
+from autopay_app.models.agent import Agent
+from autopay_app.models.audit import AuditEvent, ErrorClassification
+from autopay_app.models.balance import WalletBalance
+from autopay_app.models.enums import (
+    ApiType,
+    AuditEventType,
+    AutonomyLevel,
+    ConfirmationStatus,
+    Currency,
+    ErrorCategory,
+    PaymentStatus,
+    RequestStatus,
+    RetryOutcome,
+    Severity,
+)
+from autopay_app.models.payment import Payment, TransactionLog
+from autopay_app.models.request import ApiRequest, RetryAttempt
+
+__all__ = [
+    "Agent",
+    "ApiRequest",
+    "ApiType",
+    "AuditEvent",
+    "AuditEventType",
+    "AutonomyLevel",
+    "ConfirmationStatus",
+    "Currency",
+    "ErrorCategory",
+    "ErrorClassification",
+    "Payment",
+    "PaymentStatus",
+    "RequestStatus",
+    "RetryAttempt",
+    "RetryOutcome",
+    "Severity",
+    "TransactionLog",
+    "WalletBalance",
+]

@@ -1,0 +1,21 @@
+"""The ledger benchmark runs end to end at a small size and cleans up after itself."""
+
+from __future__ import annotations
+
+import re
+
+from flask.testing import FlaskCliRunner
+from sqlalchemy.orm import Session
+
+from tests.factories import scalar
+
+
+def test_bench_ledger_reports_writes_and_queries(runner: FlaskCliRunner, session: Session) -> None:
+    result = runner.invoke(args=["bench", "ledger", "--transactions", "40", "--audit-rows", "3000"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"transactions 40\s+rows 200\s+seconds [\d.]+\s+rows/s", result.output)
+    for name in ("latest 50 for an agent", "type + severity", "full-text search"):
+        assert re.search(rf"{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+x", result.output)
+        assert f"EXPLAIN {name}:" in result.output
+    leftover = scalar(session, "SELECT count(*) FROM pg_database WHERE datname LIKE '%_bench'")
+    assert leftover == 0

@@ -1,0 +1,89 @@
+"""Migrations go up from empty and down to empty, and the models do not drift."""
+
+from __future__ import annotations
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from autopay_app.extensions import db
+from autopay_app.ledger import databases
+from autopay_app.ledger.backup import libpq_url
+from autopay_app.ledger.partitions import include_object
+
+EXPECTED_TABLES = {
+    "agents",
+    "api_requests",
+    "payments",
+    "transaction_logs",
+    "wallet_balances",
+    "retry_attempts",
+    "audit_events",
+    "error_classifications",
+}
+
+
+def _objects(url: str) -> dict[str, set[str]]:
+    with psycopg.connect(libpq_url(url)) as conn:
+
+        def names(sql: str) -> set[str]:
+            return {r[0] for r in conn.execute(sql)}
+
+        return {
+            "tables": names(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            ),
+            "types": names(
+                "SELECT t.typname FROM pg_type t JOIN pg_namespace n "
+                "ON n.oid = t.typnamespace WHERE n.nspname = 'public' AND t.typtype = 'e'"
+            ),
+            "functions": names(
+                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n "
+                "ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+            ),
+            "views": names("SELECT viewname FROM pg_views WHERE schemaname = 'public'"),
+        }
+
+
+def test_upgrade_from_empty_and_downgrade_to_empty(server_url: str) -> None:
+    url = databases.create_database(server_url, "autopay_updown")
+    try:
+        databases.migrate(url)
+        up = _objects(url)
+        assert EXPECTED_TABLES <= up["tables"]
+        assert "payment_ledger" in up["views"]
+        assert {"request_status", "payment_status", "error_category"} <= up["types"]
+        assert {"set_updated_at", "autopay_create_partitions"} <= up["functions"]
+        databases.migrate(url, "base", down=True)
+        down = _objects(url)
+        assert down == {"tables": set(), "types": set(), "functions": set(), "views": set()}
+        databases.migrate(url)  # and up again
+        assert _objects(url) == up
+    finally:
+        databases.drop_database(server_url, "autopay_updown")
+
+
+def test_models_and_migrations_do_not_drift(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
+        diff = compare_metadata(ctx, db.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_constraint_and_index_names_match_the_models(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = create_engine(database_url)
+    inspector = sa.inspect(engine)
+    for table in db.metadata.sorted_tables:
+        fks = {fk["name"] for fk in inspector.get_foreign_keys(table.name)}
+        assert fks == {c.name for c in table.foreign_key_constraints}, table.name
+        indexes = {ix["name"] for ix in inspector.get_indexes(table.name)}
+        assert {ix.name for ix in table.indexes} <= indexes, table.name
+    engine.dispose()

@@ -1,0 +1,60 @@
+"""Configuration: safe defaults, and a one-line error naming the bad variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autopay_app.config import load_settings, normalise_database_url
+from autopay_app.errors import ConfigError
+
+
+def test_defaults_point_at_the_local_harness() -> None:
+    s = load_settings({})
+    assert s.database_url is None and s.embedded_database
+    assert s.solana_rpc_url == "http://127.0.0.1:8899"
+    assert s.facilitator_url == "http://127.0.0.1:8403"
+    assert s.premium_api_url == "http://127.0.0.1:8402"
+    assert s.retention_days == 90 and s.host == "127.0.0.1" and s.port == 5000
+    assert s.keypair_path == s.home / "agent-keypair.json"
+
+
+def test_sslmode_urls_work_and_map_to_psycopg() -> None:
+    s = load_settings({"DATABASE_URL": "postgres://u:p@db.example:5432/ledger?sslmode=require"})
+    assert s.database_url == "postgresql+psycopg://u:p@db.example:5432/ledger?sslmode=require"
+    assert normalise_database_url("postgresql://x/y") == "postgresql+psycopg://x/y"
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"SOLANA_RPC_URL": "not a url"}, "SOLANA_RPC_URL"),
+        ({"X402_FACILITATOR_URL": "ftp://x"}, "X402_FACILITATOR_URL"),
+        ({"AUTOPAY_RETENTION_DAYS": "ninety"}, "AUTOPAY_RETENTION_DAYS"),
+        ({"AUTOPAY_RETENTION_DAYS": "0"}, "AUTOPAY_RETENTION_DAYS"),
+        ({"AUTOPAY_PORT": "70000"}, "AUTOPAY_PORT"),
+        ({"AUTOPAY_SECRET_KEY": "short"}, "AUTOPAY_SECRET_KEY"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings(env)
+
+
+def test_cli_prints_one_line_and_no_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "AUTOPAY_HOME": str(tmp_path), "AUTOPAY_PORT": "nope"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from autopay_app.cli import main; main()", "seed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "autopay: configuration error: AUTOPAY_PORT must be a whole number, got 'nope'"
+    ]
