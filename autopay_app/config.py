@@ -19,6 +19,9 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | AUTOPAY_BACKUP_S3_BUCKET | unset | upload backups to this S3 bucket |
 | AUTOPAY_BACKUP_S3_ENDPOINT | unset | S3-compatible endpoint URL (MinIO and the like) |
 | AUTOPAY_HOST / AUTOPAY_PORT | 127.0.0.1 / 5000 | dashboard address |
+| USDC_MINT | 4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU | Devnet USDC |
+| CASH_MINT | 9xF5q1LJ373SP5HEmKd7MgTTzLLJCuDfFsUZGbRX3PYo | the harness's CASH stand-in |
+| AUTOPAY_AGENT_NAME | agent-<first 8 of the public key> | the agent's ledger name |
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from autopay_app.errors import ConfigError
 DEFAULT_RPC_URL = "http://127.0.0.1:8899"
 DEFAULT_FACILITATOR_URL = "http://127.0.0.1:8403"
 DEFAULT_PREMIUM_API_URL = "http://127.0.0.1:8402"
+DEVNET_USDC_MINT = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+#: The harness's Token-2022 stand-in for Phantom CASH (no Devnet mint exists).
+LOCAL_CASH_MINT = "9xF5q1LJ373SP5HEmKd7MgTTzLLJCuDfFsUZGbRX3PYo"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class Settings:
     backup_s3_endpoint: str | None = None
     host: str = "127.0.0.1"
     port: int = 5000
+    usdc_mint: str = DEVNET_USDC_MINT
+    cash_mint: str = LOCAL_CASH_MINT
+    agent_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -101,6 +110,20 @@ def _secret_key(env: Mapping[str, str]) -> str | None:
     return raw or None
 
 
+def _address(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        import base58
+
+        if len(base58.b58decode(raw)) == 32:
+            return raw
+    except ValueError:
+        pass
+    raise ConfigError(f"{name} must be a base58 Solana address, got {raw!r}")
+
+
 def normalise_database_url(url: str) -> str:
     """Map ``postgres://`` and ``postgresql://`` URLs to the psycopg 3 driver.
 
@@ -140,4 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         backup_s3_endpoint=_url(env, "AUTOPAY_BACKUP_S3_ENDPOINT", None),
         host=host,
         port=_int(env, "AUTOPAY_PORT", 5000, 1, 65535),
+        usdc_mint=_address(env, "USDC_MINT", DEVNET_USDC_MINT),
+        cash_mint=_address(env, "CASH_MINT", LOCAL_CASH_MINT),
+        agent_name=(env.get("AUTOPAY_AGENT_NAME") or "").strip()[:100] or None,
     )

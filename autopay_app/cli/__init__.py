@@ -18,10 +18,12 @@ from autopay_app.errors import AutopayError, ConfigError
 
 def register(app: Flask) -> None:
     """Attach every command group to ``app.cli`` (called by the factory)."""
-    from autopay_app.cli import agents, bench, maintenance
+    from autopay_app.cli import agent_commands, agents, bench, maintenance, services
 
-    for command in (*maintenance.COMMANDS, agents.agent, bench.bench):
+    for command in (*maintenance.COMMANDS, *agent_commands.COMMANDS, agents.agent, bench.bench):
         app.cli.add_command(command)
+    for name, command in services.COMMANDS.items():
+        app.cli.add_command(command, name)
 
 
 def _create_app() -> Flask:

@@ -23,9 +23,13 @@ from autopay_app.models.enums import (
     Severity,
 )
 from autopay_app.models.payment import Payment, TransactionLog
+from autopay_app.models.policy import CircuitBreaker, PaymentApproval, SpendPolicy
 from autopay_app.models.request import ApiRequest, RetryAttempt
 
 __all__ = [
+    "CircuitBreaker",
+    "PaymentApproval",
+    "SpendPolicy",
     "Agent",
     "ApiRequest",
     "ApiType",

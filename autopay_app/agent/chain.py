@@ -1,0 +1,136 @@
+"""What the agent asks the Solana RPC (solana-py), with failures classified.
+
+The agent reaches the chain only over HTTP, exactly as it reaches the real
+Devnet: balances, the latest blockhash and block height, a transaction by
+signature, and the agent's recent signatures (to find a payment by its memo).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from solana.exceptions import SolanaRpcException
+from solana.rpc.api import Client
+from solana.rpc.commitment import Confirmed
+from solana.rpc.types import TokenAccountOpts
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from autopay_app.agent.errors import AgentError, NetworkFailure, RateLimited, RpcTimeout
+
+LAMPORTS_PER_SOL = Decimal(1_000_000_000)
+
+
+@dataclass(frozen=True)
+class Balances:
+    sol: Decimal
+    usdc: Decimal
+    cash: Decimal
+
+    def of(self, asset: str) -> Decimal:
+        return {"SOL": self.sol, "USDC": self.usdc, "CASH": self.cash}[asset]
+
+
+def classify_rpc_error(exc: BaseException) -> AgentError:
+    """Map a solana-py / httpx failure to the agent's error tree."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, httpx.TimeoutException):
+            return RpcTimeout(f"RPC timed out: {cause}")
+        if isinstance(cause, httpx.HTTPStatusError):
+            if cause.response.status_code == 429:
+                return RateLimited("RPC rate limited (HTTP 429)")
+            return NetworkFailure(f"RPC answered HTTP {cause.response.status_code}")
+        if isinstance(cause, httpx.TransportError):
+            return NetworkFailure(f"RPC unreachable: {cause}")
+        cause = cause.__cause__ or cause.__context__
+    return NetworkFailure(f"RPC failed: {exc}")
+
+
+class Chain:
+    """A thin, classified RPC reader for one agent."""
+
+    def __init__(self, rpc_url: str, usdc_mint: str, cash_mint: str, timeout: float = 5.0):
+        self.rpc_url = rpc_url
+        self.mints = {"USDC": usdc_mint, "CASH": cash_mint}
+        self._client = Client(rpc_url, timeout=timeout)
+
+    def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return json.loads(fn(*args, **kw).to_json())
+        except (SolanaRpcException, httpx.HTTPError) as exc:
+            raise classify_rpc_error(exc) from exc
+        except (ValueError, KeyError) as exc:  # a JSON-RPC error object instead of a result
+            raise NetworkFailure(f"RPC error: {exc}") from exc
+
+    def latest_blockhash(self) -> tuple[str, int]:
+        value = self._call(self._client.get_latest_blockhash, Confirmed)["result"]["value"]
+        return value["blockhash"], int(value["lastValidBlockHeight"])
+
+    def block_height(self) -> int:
+        return int(self._call(self._client.get_block_height, Confirmed)["result"])
+
+    def token_balance(self, owner: str, asset: str) -> Decimal:
+        opts = TokenAccountOpts(mint=Pubkey.from_string(self.mints[asset]))
+        result = self._call(
+            self._client.get_token_accounts_by_owner_json_parsed,
+            Pubkey.from_string(owner),
+            opts,
+            Confirmed,
+        )["result"]
+        total = Decimal(0)
+        for account in result["value"]:
+            amount = account["account"]["data"]["parsed"]["info"]["tokenAmount"]
+            total += Decimal(amount["amount"]) / (Decimal(10) ** int(amount["decimals"]))
+        return total
+
+    def balances(self, owner: str) -> Balances:
+        lamports = self._call(self._client.get_balance, Pubkey.from_string(owner), Confirmed)[
+            "result"
+        ]["value"]
+        return Balances(
+            Decimal(lamports) / LAMPORTS_PER_SOL,
+            self.token_balance(owner, "USDC"),
+            self.token_balance(owner, "CASH"),
+        )
+
+    def transaction(self, signature: str, commitment: str = "confirmed") -> dict[str, Any] | None:
+        """getTransaction (json) of ``signature`` at ``commitment``, or None if unknown."""
+        from solana.rpc.commitment import Commitment
+
+        result = self._call(
+            self._client.get_transaction,
+            Signature.from_string(signature),
+            "json",
+            Commitment(commitment),
+            0,
+        )
+        return result.get("result")
+
+    def status(self, signature: str) -> str | None:
+        """processed / confirmed / finalized, or None when the chain does not know it."""
+        result = self._call(
+            self._client.get_signature_statuses, [Signature.from_string(signature)], True
+        )["result"]["value"][0]
+        if result is None or result.get("err") is not None:
+            return None
+        return str(result.get("confirmationStatus") or "processed")
+
+    def find_by_memo(self, owner: str, memo: str, limit: int = 200) -> str | None:
+        """The signature of the agent's transaction carrying ``memo``, if it landed."""
+        result = self._call(
+            self._client.get_signatures_for_address,
+            Pubkey.from_string(owner),
+            None,
+            None,
+            limit,
+            Confirmed,
+        )["result"]
+        for entry in result:
+            if entry.get("err") is None and memo and memo in (entry.get("memo") or ""):
+                return str(entry["signature"])
+        return None

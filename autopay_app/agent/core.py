@@ -1,0 +1,192 @@
+"""The agent: one keypair, one ledger identity, and the services the flow calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from solders.keypair import Keypair
+from sqlalchemy.orm import Session, sessionmaker
+
+from autopay_app.agent import settle, wallet
+from autopay_app.agent.catalog import Catalog
+from autopay_app.agent.chain import Chain
+from autopay_app.agent.errors import AgentError, BreakerOpen
+from autopay_app.agent.flow import FetchResult, PaymentFlow
+from autopay_app.agent.gateway import Signer
+from autopay_app.agent.guard import BalanceGuard
+from autopay_app.agent.http import Answer, Http
+from autopay_app.config import Settings
+from autopay_app.ledger import agents, breakers, policies, requests_log
+from autopay_app.models import ApiRequest, AutonomyLevel, Payment, SpendPolicy
+
+T = TypeVar("T")
+
+
+class Agent:
+    """Pays for premium HTTP resources within its policy and records every step.
+
+    Example:
+        >>> agent = Agent(settings, engine)
+        >>> result = agent.fetch("http://127.0.0.1:8402/api/market-feed?symbols=SOL")
+        >>> result.status, result.payment_hash
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: sa.Engine,
+        *,
+        name: str | None = None,
+        keypair: Keypair | None = None,
+        retry_base: float = 1.0,
+        http_timeout: float = 10.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        balance_max_age: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.keypair = keypair or wallet.load_or_create(
+            settings.keypair_path or settings.home / "agent-keypair.json"
+        )
+        self.address = str(self.keypair.pubkey())
+        self.name = name or settings.agent_name or f"agent-{self.address[:8]}"
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.retry_base = retry_base
+        self.breaker_threshold, self.breaker_cooldown = breaker_threshold, breaker_cooldown
+        self.mints = {"USDC": settings.usdc_mint, "CASH": settings.cash_mint}
+        self.http = Http(http_timeout)
+        self.chain = Chain(
+            settings.solana_rpc_url, settings.usdc_mint, settings.cash_mint, timeout=http_timeout
+        )
+        self.signer = Signer(self.keypair, settings.solana_rpc_url)
+        self.catalog = Catalog()
+        self.guard = BalanceGuard(self, balance_max_age)
+        row = agents.ensure_agent(self.session(), self.name, self.address)
+        self.agent_id: uuid.UUID = row.id
+        self.threshold: Decimal = row.balance_threshold
+        policies.get_or_create(self.session(), self.agent_id)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def policy(self) -> SpendPolicy:
+        return policies.get_or_create(self.session(), self.agent_id)
+
+    def level(self) -> AutonomyLevel:
+        with self.session() as s, s.begin():
+            return s.scalars(
+                sa.select(agents.Agent.autonomy_level).where(agents.Agent.id == self.agent_id)
+            ).one()
+
+    # ------------------------------------------------------------ guarded calls
+    def _guarded(self, name: str, fn: Callable[[], T]) -> T:
+        if not breakers.admit(self.session(), name, self.agent_id, self.breaker_cooldown):
+            raise BreakerOpen(f"circuit breaker {name} is open: failing fast")
+        try:
+            result = fn()
+        except AgentError as exc:
+            if exc.retryable:
+                breakers.failure(
+                    self.session(), name, self.agent_id, self.breaker_threshold, str(exc)[:300]
+                )
+            raise
+        breakers.success(self.session(), name, self.agent_id)
+        return result
+
+    def guarded_get(self, breaker: str, url: str, headers: dict[str, str] | None = None) -> Answer:
+        return self._guarded(breaker, lambda: self.http.get(url, headers))
+
+    def rpc(self, fn: Callable[[Chain], T]) -> T:
+        return self._guarded("rpc", lambda: fn(self.chain))
+
+    # ------------------------------------------------------------------- fetch
+    def fetch(
+        self, url: str, *, max_amount: Decimal | None = None, asset: str | None = None
+    ) -> FetchResult:
+        """Pay for ``url`` if it asks (within policy) and return what happened.
+
+        Never raises for a failed purchase: the result carries the classification.
+        """
+        flow = PaymentFlow(self, url, max_amount=max_amount, asset=asset)
+        request_id = flow.open()
+        try:
+            free = flow.ask()
+            if free is not None:
+                requests_log.record_free_access(
+                    self.session(),
+                    request_id,
+                    free.json_or_text(),
+                    free.status,
+                    free.headers,
+                    free.elapsed_ms,
+                )
+                return self.result_for(request_id)
+            flow.decide()
+            if self.level() is AutonomyLevel.PHASE2:
+                from autopay_app.agent import interactive
+
+                return interactive.hold(self, flow)
+            flow.reserve_and_sign()
+            return flow.deliver()
+        except AgentError as exc:
+            return self._failed(flow, exc)
+        except Exception as exc:  # never lose a record, whatever broke
+            return self._failed(flow, AgentError(f"unexpected {type(exc).__name__}: {exc}"))
+
+    def _failed(self, flow: PaymentFlow, exc: AgentError) -> FetchResult:
+        assert flow.request_id is not None
+        requests_log.fail(
+            self.session(),
+            flow.request_id,
+            exc.category,
+            str(exc),
+            retryable=exc.retryable,
+            x402_reason=getattr(exc, "x402_reason", None),
+            payment_id=flow.payment_id,
+        )
+        return self.result_for(flow.request_id, error=str(exc), category=exc.category)
+
+    def result_for(
+        self, request_id: uuid.UUID, *, error: str | None = None, category: str | None = None
+    ) -> FetchResult:
+        with self.session() as s, s.begin():
+            request = s.get_one(ApiRequest, request_id)
+            payment = s.scalars(
+                sa.select(Payment)
+                .where(Payment.api_request_id == request_id)
+                .order_by(Payment.created_at.desc())
+                .limit(1)
+            ).first()
+            return FetchResult(
+                request_id=request_id,
+                status=str(request.status),
+                data=request.data_accessed,
+                payment_id=payment.id if payment else None,
+                payment_hash=payment.payment_hash if payment else None,
+                amount=payment.amount if payment else None,
+                asset=str(payment.currency) if payment else None,
+                error=error,
+                category=category,
+                http_status=request.http_status,
+                latency_ms=request.latency_ms,
+            )
+
+    # ------------------------------------------------------- chain bookkeeping
+    def verify_payment(self, payment_id: uuid.UUID) -> str:
+        return settle.verify(self, payment_id)
+
+    def settle_from_chain(self, payment_id: uuid.UUID) -> str:
+        return settle.settle(self, payment_id)
+
+    def find_on_chain(self, payment_id: uuid.UUID) -> str | None:
+        return settle.find(self, payment_id)
+
+    def resolve_unsettled(self, url: str) -> None:
+        settle.resolve_unsettled(self, url)
+
+    def reconcile(self, older_than_s: float = 0.0) -> dict[str, Any]:
+        return settle.reconcile(self, older_than_s)

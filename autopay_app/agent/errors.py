@@ -1,0 +1,85 @@
+"""The agent's errors; each carries its ledger classification and retryability::
+
+AutopayError
+└── AgentError
+    ├── InvalidPaymentRequired   INVALID_402        malformed or hostile 402
+    ├── PolicyDenied             POLICY_DENIED      over a cap, host/recipient/asset not allowed
+    ├── InsufficientFunds        INSUFFICIENT_FUNDS balance below price or threshold
+    ├── NetworkFailure           NETWORK            connection refused/reset (retryable)
+    ├── RpcTimeout               RPC_TIMEOUT        RPC or seller too slow (retryable)
+    ├── RateLimited              RATE_LIMITED       HTTP 429 (retryable)
+    ├── SellerError              SELLER_5XX         seller answered 5xx (retryable)
+    ├── FacilitatorRejected      FACILITATOR_REJECTED  the 402 came back after paying
+    ├── SettlementPending        SETTLEMENT_PENDING the chain has not said yet (retryable)
+    ├── DuplicatePayment         DUPLICATE          the seller saw this payment already
+    ├── SignatureInvalid         SIGNATURE_INVALID  the chain disagrees with what was signed
+    └── BreakerOpen              (the category of the service it guards) fail fast
+"""
+
+from __future__ import annotations
+
+from autopay_app.errors import AutopayError
+from autopay_app.models import ErrorCategory
+
+
+class AgentError(AutopayError):
+    category = ErrorCategory.UNKNOWN.value
+
+    def __init__(self, message: str, *, x402_reason: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.x402_reason = x402_reason
+
+
+class InvalidPaymentRequired(AgentError):
+    category = ErrorCategory.INVALID_402.value
+
+
+class PolicyDenied(AgentError):
+    category = ErrorCategory.POLICY_DENIED.value
+
+
+class InsufficientFunds(AgentError):
+    category = ErrorCategory.INSUFFICIENT_FUNDS.value
+
+
+class NetworkFailure(AgentError):
+    category = ErrorCategory.NETWORK.value
+    retryable = True
+
+
+class RpcTimeout(AgentError):
+    category = ErrorCategory.RPC_TIMEOUT.value
+    retryable = True
+
+
+class RateLimited(AgentError):
+    category = ErrorCategory.RATE_LIMITED.value
+    retryable = True
+
+
+class SellerError(AgentError):
+    category = ErrorCategory.SELLER_5XX.value
+    retryable = True
+
+
+class FacilitatorRejected(AgentError):
+    category = ErrorCategory.FACILITATOR_REJECTED.value
+
+
+class SettlementPending(AgentError):
+    category = ErrorCategory.SETTLEMENT_PENDING.value
+    retryable = True
+
+
+class DuplicatePayment(AgentError):
+    category = ErrorCategory.DUPLICATE.value
+
+
+class SignatureInvalid(AgentError):
+    category = ErrorCategory.SIGNATURE_INVALID.value
+
+
+class BreakerOpen(AgentError):
+    """A circuit breaker is open: failed fast, no network call was made."""
+
+    category = ErrorCategory.NETWORK.value

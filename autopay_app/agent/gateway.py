@@ -1,0 +1,239 @@
+"""The one place the buyer side of x402 is imported: parse 402s, sign, read receipts.
+
+Both wire generations are understood: v2 (``PAYMENT-REQUIRED`` header, CAIP-2
+network, ``amount``; paid with ``PAYMENT-SIGNATURE``, receipt in
+``PAYMENT-RESPONSE``) and v1 (JSON body ``accepts`` with ``maxAmountRequired``,
+network ``solana-devnet``; paid with ``X-PAYMENT``, receipt in
+``X-PAYMENT-RESPONSE``). Anything malformed becomes
+:class:`~autopay_app.agent.errors.InvalidPaymentRequired`, never another exception.
+
+Signing goes through the SDK's ``ExactSvmScheme`` with two additions the ledger
+needs before anything is sent: the agent fetches the blockhash itself (so it
+knows the last valid block height) and passes it as the ``recentBlockhash``
+hint, and it reads back its own signature and the memo nonce from the bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from solders.keypair import Keypair
+from solders.transaction import VersionedTransaction
+from x402 import x402ClientSync
+from x402.extensions.payment_identifier import append_payment_identifier_to_extensions
+from x402.http.utils import decode_payment_response_header, encode_payment_signature_header
+from x402.mechanisms.svm.constants import MEMO_PROGRAM_ADDRESS
+from x402.mechanisms.svm.exact.register import register_exact_svm_client
+from x402.mechanisms.svm.signers import KeypairSigner
+from x402.schemas import PaymentRequired
+from x402.schemas.v1 import PaymentRequiredV1
+
+from autopay_app.agent.errors import InvalidPaymentRequired
+
+DEVNET_V2 = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+DEVNET_NETWORKS = frozenset({DEVNET_V2, "solana-devnet"})
+MAX_HEADER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One payment option of a 402, normalised across v1 and v2."""
+
+    index: int
+    scheme: str
+    network: str
+    asset: str
+    amount_atomic: int
+    pay_to: str
+    max_timeout_seconds: int
+    extra: dict[str, Any]
+
+    @property
+    def fee_payer(self) -> str | None:
+        value = self.extra.get("feePayer")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class PaymentRequiredInfo:
+    version: int
+    offers: list[Offer]
+    document: dict[str, Any]
+    model: PaymentRequired | PaymentRequiredV1
+
+    @property
+    def description(self) -> str | None:
+        if isinstance(self.model, PaymentRequired) and self.model.resource:
+            return self.model.resource.description
+        if isinstance(self.model, PaymentRequiredV1) and self.model.accepts:
+            return self.model.accepts[0].description
+        return None
+
+
+@dataclass(frozen=True)
+class SignedPayment:
+    header_name: str
+    header_value: str
+    transaction_b64: str
+    payer_signature: str
+    memo: str
+    blockhash: str
+    payment_identifier: str | None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _decode_document(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    raw = _header(headers, "PAYMENT-REQUIRED")
+    try:
+        if raw is not None:
+            if len(raw) > MAX_HEADER_BYTES:
+                raise InvalidPaymentRequired("PAYMENT-REQUIRED header is too large")
+            text = base64.b64decode(raw.encode(), validate=True).decode("utf-8")
+        else:
+            text = body.decode("utf-8")
+        document = json.loads(text)
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise InvalidPaymentRequired(f"402 without a readable payment document: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidPaymentRequired("402 payment document is not a JSON object")
+    return document
+
+
+def _offers(model: PaymentRequired | PaymentRequiredV1) -> list[Offer]:
+    out = []
+    for i, req in enumerate(model.accepts):
+        amount = req.amount if isinstance(model, PaymentRequired) else req.max_amount_required
+        try:
+            atomic = int(str(amount), 10)
+        except ValueError:
+            raise InvalidPaymentRequired(
+                f"offer {i}: amount {amount!r} is not atomic units"
+            ) from None
+        if atomic <= 0 or atomic >= 2**64:
+            raise InvalidPaymentRequired(f"offer {i}: amount {atomic} is out of range")
+        out.append(
+            Offer(
+                i,
+                req.scheme,
+                str(req.network),
+                req.asset,
+                atomic,
+                req.pay_to,
+                int(req.max_timeout_seconds or 0),
+                dict(req.extra or {}),
+            )
+        )
+    if not out:
+        raise InvalidPaymentRequired("402 offers no way to pay")
+    return out
+
+
+def parse_payment_required(headers: Mapping[str, str], body: bytes) -> PaymentRequiredInfo:
+    """Parse a 402 answer (v2 header first, then v1 or v2 JSON body).
+
+    Raises:
+        InvalidPaymentRequired: The 402 is malformed or offers nothing payable.
+    """
+    document = _decode_document(headers, body)
+    version = document.get("x402Version")
+    try:
+        if version == 1:
+            model: PaymentRequired | PaymentRequiredV1 = PaymentRequiredV1.model_validate(document)
+        elif version == 2:
+            model = PaymentRequired.model_validate(document)
+        else:
+            raise InvalidPaymentRequired(f"unsupported x402Version {version!r}")
+    except (ValidationError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidPaymentRequired):
+            raise
+        raise InvalidPaymentRequired(f"402 document does not validate: {exc}") from None
+    return PaymentRequiredInfo(version, _offers(model), document, model)
+
+
+class Signer:
+    """Builds signed x402 payments for one keypair with the SDK's SVM exact scheme."""
+
+    def __init__(self, keypair: Keypair, rpc_url: str) -> None:
+        self.address = str(keypair.pubkey())
+        self._client = x402ClientSync()
+        register_exact_svm_client(self._client, KeypairSigner(keypair), rpc_url=rpc_url)
+        # The agent's own policy (caps, assets) runs before signing; the SDK's
+        # default allow-list would refuse the local CASH stand-in.
+        self._client.set_spend_controls(False)
+
+    def sign(
+        self, info: PaymentRequiredInfo, offer: Offer, blockhash: str, payment_id: str | None
+    ) -> SignedPayment:
+        """Sign ``offer`` of ``info`` using ``blockhash``; nothing is sent."""
+        document = dict(info.document)
+        chosen = dict(document["accepts"][offer.index])
+        chosen["extra"] = {**(chosen.get("extra") or {}), "recentBlockhash": blockhash}
+        document["accepts"] = [chosen]
+        extensions = None
+        if info.version == 2:
+            model: Any = PaymentRequired.model_validate(document)
+            extensions = dict(model.extensions or {})
+            if payment_id is not None:
+                append_payment_identifier_to_extensions(extensions, payment_id)
+            payload = self._client.create_payment_payload(model, extensions=extensions or None)
+            header = "PAYMENT-SIGNATURE"
+        else:
+            payload = self._client.create_payment_payload(
+                PaymentRequiredV1.model_validate(document)
+            )
+            header = "X-PAYMENT"
+        tx_b64 = payload.payload["transaction"]
+        signature, memo, used_hash = self._inspect(tx_b64)
+        declared = (extensions or {}).get("payment-identifier")
+        return SignedPayment(
+            header,
+            encode_payment_signature_header(payload),
+            tx_b64,
+            signature,
+            memo,
+            used_hash,
+            payment_id if declared else None,
+        )
+
+    def _inspect(self, tx_b64: str) -> tuple[str, str, str]:
+        tx = VersionedTransaction.from_bytes(base64.b64decode(tx_b64))
+        keys = [str(k) for k in tx.message.account_keys]
+        signature = str(tx.signatures[keys.index(self.address)])
+        memo = ""
+        for ix in tx.message.instructions:
+            if keys[ix.program_id_index] == MEMO_PROGRAM_ADDRESS:
+                memo = bytes(ix.data).decode("utf-8", "replace")
+        return signature, memo, str(tx.message.recent_blockhash)
+
+
+def parse_settlement(headers: Mapping[str, str]) -> dict[str, Any] | None:
+    """The settlement receipt of a paid answer (v2 or v1 header), or None."""
+    raw = _header(headers, "PAYMENT-RESPONSE") or _header(headers, "X-PAYMENT-RESPONSE")
+    if not raw or len(raw) > MAX_HEADER_BYTES:
+        return None
+    try:
+        return decode_payment_response_header(raw).model_dump(by_alias=True, exclude_none=True)
+    except (ValidationError, ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def failure_reason(headers: Mapping[str, str], body: bytes) -> str | None:
+    """The x402 reason a payment was refused with (from the 402's ``error``), if any."""
+    try:
+        document = _decode_document(headers, body)
+    except InvalidPaymentRequired:
+        return None
+    reason = document.get("error")
+    return str(reason)[:128] if reason else None

@@ -1,0 +1,67 @@
+"""Balance guard: no signing below the price or the threshold.
+
+A WalletBalance row younger than ``max_age`` is trusted; otherwise (and always
+while paused) the balance is read fresh from the RPC. Below the amount or the
+threshold: a LOW_BALANCE audit event with top-up instructions, payments paused
+(InsufficientFunds, nothing signed); a later read with funds resumes them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from autopay_app.agent.errors import InsufficientFunds
+from autopay_app.ledger import balances
+
+if TYPE_CHECKING:
+    from autopay_app.agent.core import Agent
+
+
+class BalanceGuard:
+    def __init__(self, agent: Agent, max_age_s: float) -> None:
+        self.agent = agent
+        self.max_age_s = max_age_s
+
+    def refresh(self) -> balances.BalanceRead:
+        """Read balances from the chain and record them (with pause/resume events)."""
+        agent = self.agent
+        read = agent.rpc(lambda c: c.balances(agent.address))
+        row = balances.BalanceRead(read.sol, read.usdc, read.cash)
+        threshold = agent.threshold
+        low = [a for a in agent.policy().allowed_assets if row.of(a) < threshold]
+        balances.record(agent.session(), agent.agent_id, agent.address, row, threshold, low)
+        return row
+
+    def current(self) -> tuple[balances.BalanceRead, bool]:
+        row = balances.latest(self.agent.session(), self.agent.agent_id)
+        if row is not None and not row.low_balance_event:
+            age = (datetime.now(UTC) - row.last_checked).total_seconds()
+            if age <= self.max_age_s:
+                return balances.BalanceRead(
+                    row.balance_sol, row.balance_usdc, row.balance_cash
+                ), False
+        return self.refresh(), True
+
+    def _covers(self, read: balances.BalanceRead, asset: str, amount: Decimal) -> bool:
+        return read.of(asset) >= amount and read.of(asset) >= self.agent.threshold
+
+    def has_funds(self, asset: str, amount: Decimal) -> bool:
+        read, fresh = self.current()
+        if self._covers(read, asset, amount):
+            return True
+        return not fresh and self._covers(self.refresh(), asset, amount)
+
+    def ensure_funds(self, asset: str, amount: Decimal) -> None:
+        """Raise InsufficientFunds unless ``asset`` covers ``amount`` (read fresh first)."""
+        read = self.refresh()
+        if self._covers(read, asset, amount):
+            return
+        need = max(amount, self.agent.threshold) * 10
+        tip = balances.top_up(self.agent.address, asset, read.of(asset), need)
+        raise InsufficientFunds(
+            f"{asset} balance {read.of(asset)} is below the price {amount} or the threshold "
+            f"{self.agent.threshold}: top up {tip['amount']} {asset} at {self.agent.address} "
+            f"({tip['how']})"
+        )

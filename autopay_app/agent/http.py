@@ -1,0 +1,68 @@
+"""HTTP to sellers with failures classified (requests, one session per thread)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from autopay_app.agent.errors import NetworkFailure, RateLimited, RpcTimeout, SellerError
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed_ms: int
+
+    def json_or_text(self) -> Any:
+        import json
+
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return {"text": self.body.decode("utf-8", "replace")[:100_000]}
+
+
+class Http:
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Answer:
+        """GET ``url``; 2xx and 4xx are answers, the rest raise a classified error."""
+        try:
+            response = self._session().get(
+                url, headers=headers or {}, timeout=self.timeout, allow_redirects=False, stream=True
+            )
+            body = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
+        except requests.Timeout as exc:
+            raise RpcTimeout(f"{url} did not answer within {self.timeout} s: {exc}") from exc
+        except (requests.ConnectionError, OSError) as exc:
+            raise NetworkFailure(f"{url} unreachable: {exc}") from exc
+        except requests.RequestException as exc:
+            raise NetworkFailure(f"{url}: {exc}") from exc
+        if len(body) > MAX_BODY_BYTES:
+            raise SellerError(f"{url} answered more than {MAX_BODY_BYTES} bytes", retryable=False)
+        answer = Answer(
+            response.status_code,
+            dict(response.headers),
+            body,
+            int(response.elapsed.total_seconds() * 1000),
+        )
+        if answer.status == 429:
+            raise RateLimited(f"{url} answered 429 Too Many Requests")
+        if answer.status >= 500:
+            raise SellerError(f"{url} answered {answer.status}: {body[:200]!r}")
+        return answer

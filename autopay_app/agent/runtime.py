@@ -1,0 +1,58 @@
+"""The agents a Flask app runs (one per keypair), built on first use and cached."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import sqlalchemy as sa
+from flask import current_app
+
+from autopay_app.agent.core import Agent
+from autopay_app.agent.errors import PolicyDenied
+from autopay_app.extensions import db
+from autopay_app.models import Agent as AgentRow
+from autopay_app.models import ApiRequest
+
+_lock = threading.Lock()
+
+
+def _registry() -> dict[str, Agent]:
+    return current_app.extensions.setdefault("autopay_agents", {})  # type: ignore[no-any-return]
+
+
+def default_agent() -> Agent:
+    """The app's own agent (the keypair of AUTOPAY_KEYPAIR)."""
+    with _lock:
+        registry = _registry()
+        if "__default__" not in registry:
+            agent = Agent(
+                current_app.config["AUTOPAY_SETTINGS"],
+                db.engine,
+                **current_app.config.get("AUTOPAY_AGENT_OPTIONS", {}),
+            )
+            registry["__default__"] = registry[agent.name] = agent
+        return registry["__default__"]
+
+
+def agent_for(name: str | None) -> Agent:
+    """The running agent called ``name`` (only agents whose keypair this app holds can pay)."""
+    agent = default_agent()
+    if name in (None, "", agent.name):
+        return agent
+    found = _registry().get(name or "")
+    if found is None:
+        raise PolicyDenied(f"agent {name!r} does not run in this process (no keypair here)")
+    return found
+
+
+def agent_for_request(request_id: uuid.UUID) -> Agent:
+    with db.session.begin():
+        name = db.session.scalar(
+            sa.select(AgentRow.name)
+            .join(ApiRequest, ApiRequest.agent_id == AgentRow.id)
+            .where(ApiRequest.id == request_id)
+        )
+    if name is None:
+        raise PolicyDenied(f"no request {request_id}")
+    return agent_for(name)

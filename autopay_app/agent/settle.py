@@ -1,0 +1,223 @@
+"""Settling a payment's fate from the chain: verify, find by memo, reconcile.
+
+Never by paying again: a SIGNED payment is CONFIRMED when its transaction is
+found on chain (by the memo nonce it carries), and FAILED only once it is
+proven dead: absent from the chain *and* the block height is past its last
+valid block height (read in that order, so nothing can land in between).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from autopay_app.agent.errors import AgentError, SettlementPending, SignatureInvalid
+from autopay_app.agent.verify import Expected, check
+from autopay_app.ledger import payments, requests_log
+from autopay_app.models import (
+    ApiRequest,
+    ConfirmationStatus,
+    ErrorCategory,
+    Payment,
+    PaymentApproval,
+    PaymentStatus,
+    RequestStatus,
+)
+
+if TYPE_CHECKING:
+    from autopay_app.agent.core import Agent
+
+LEVELS = {
+    "processed": ConfirmationStatus.PROCESSED,
+    "confirmed": ConfirmationStatus.CONFIRMED,
+    "finalized": ConfirmationStatus.FINALIZED,
+}
+
+
+def _transaction(agent: Agent, signature: str, polls: int = 5) -> dict[str, Any] | None:
+    for i in range(polls):
+        tx = agent.rpc(lambda c: c.transaction(signature, "confirmed"))
+        if tx is not None:
+            return tx
+        time.sleep(0.02 * (i + 1))
+    return None
+
+
+def verify(agent: Agent, payment_id: uuid.UUID) -> str:
+    """CONFIRMED -> VERIFIED (or FAILED on a mismatch); returns the payment's status."""
+    payment = payments.get(agent.session(), payment_id)
+    if payment.status is not PaymentStatus.CONFIRMED or not payment.payment_hash:
+        return str(payment.status)
+    try:
+        tx = _transaction(agent, payment.payment_hash)
+        if tx is None:
+            return str(payment.status)  # not visible yet: reconciliation tries again
+        verified = check(
+            tx,
+            Expected(
+                agent.address,
+                payment.payer_signature or "",
+                payment.asset_mint or "",
+                payment.pay_to or "",
+                int(payment.amount_atomic or 0),
+            ),
+        )
+        level = agent.rpc(lambda c: c.status(payment.payment_hash or "")) or "confirmed"
+    except SignatureInvalid as exc:
+        payments.mark_failed(
+            agent.session(),
+            payment_id,
+            ErrorCategory.SIGNATURE_INVALID.value,
+            str(exc),
+            details={"payment_hash": payment.payment_hash},
+        )
+        return PaymentStatus.FAILED.value
+    except AgentError:
+        return str(payment.status)
+    payments.mark_verified(
+        agent.session(),
+        payment_id,
+        verified.metadata,
+        LEVELS.get(level, ConfirmationStatus.CONFIRMED),
+        verified.fee_lamports,
+    )
+    return PaymentStatus.VERIFIED.value
+
+
+def find(agent: Agent, payment_id: uuid.UUID) -> str | None:
+    payment = payments.get(agent.session(), payment_id)
+    if not payment.memo:
+        return None
+    memo = payment.memo
+    return agent.rpc(lambda c: c.find_by_memo(agent.address, memo))
+
+
+def settle(agent: Agent, payment_id: uuid.UUID) -> str:
+    """Decide a payment's status from the chain; returns it (SIGNED = still undecided)."""
+    payment = payments.get(agent.session(), payment_id)
+    if payment.status is PaymentStatus.INITIATED:
+        payments.mark_failed(
+            agent.session(),
+            payment_id,
+            ErrorCategory.UNKNOWN.value,
+            "reserved but never signed: released",
+        )
+        return PaymentStatus.FAILED.value
+    if payment.status is PaymentStatus.SIGNED:
+        try:
+            height = agent.rpc(lambda c: c.block_height())
+            signature = find(agent, payment_id)
+        except AgentError:
+            return PaymentStatus.SIGNED.value
+        if signature:
+            payments.mark_confirmed(
+                agent.session(), payment_id, payment_hash=signature, receipt=None, accessed=False
+            )
+        elif payment.last_valid_block_height is not None and (
+            height > payment.last_valid_block_height
+        ):
+            payments.mark_failed(
+                agent.session(),
+                payment_id,
+                ErrorCategory.UNKNOWN.value,
+                "proven dead: not on chain and its blockhash expired",
+                details={"block_height": height, "last_valid": payment.last_valid_block_height},
+            )
+            return PaymentStatus.FAILED.value
+        else:
+            return PaymentStatus.SIGNED.value
+    return verify(agent, payment_id)
+
+
+def resolve_unsettled(agent: Agent, url: str) -> None:
+    """Before paying for ``url`` again, settle earlier abandoned payments for it.
+
+    Raises:
+        SettlementPending: An earlier payment for ``url`` may still land.
+    """
+    with agent.session() as s, s.begin():
+        ids = list(
+            s.scalars(
+                sa.select(Payment.id)
+                .join(ApiRequest)
+                .where(
+                    Payment.agent_id == agent.agent_id,
+                    Payment.status == PaymentStatus.SIGNED,
+                    ApiRequest.url == url,
+                    ApiRequest.status == RequestStatus.FAILED,
+                )
+            )
+        )
+    for payment_id in ids:
+        if settle(agent, payment_id) == PaymentStatus.SIGNED.value:
+            raise SettlementPending(
+                f"an earlier payment for {url} ({payment_id}) is not settled yet: "
+                "no second payment before it is proven dead",
+                retryable=False,
+            )
+
+
+def _open_approval(agent: Agent, request_id: uuid.UUID) -> bool:
+    with agent.session() as s, s.begin():
+        return (
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(PaymentApproval)
+                .where(
+                    PaymentApproval.api_request_id == request_id,
+                    PaymentApproval.decision == "PENDING",
+                    PaymentApproval.expires_at > sa.func.now(),
+                )
+            )
+            > 0
+        )
+
+
+def reconcile(agent: Agent, older_than_s: float = 0.0) -> dict[str, Any]:
+    """Settle every unfinished payment and request of the agent (run at every start)."""
+    counts: dict[str, int] = {}
+    states = (PaymentStatus.INITIATED, PaymentStatus.SIGNED, PaymentStatus.CONFIRMED)
+    for payment in payments.in_states(agent.session(), agent.agent_id, states, older_than_s):
+        outcome = settle(agent, payment.id)
+        key = f"{payment.status.value}->{outcome}"
+        counts[key] = counts.get(key, 0) + 1
+    with agent.session() as s, s.begin():
+        stuck = [r.id for r in requests_log.unfinished(s, agent.agent_id, older_than_s)]
+    for request_id in stuck:
+        if _open_approval(agent, request_id):
+            continue
+        requests_log.fail(
+            agent.session(),
+            request_id,
+            ErrorCategory.UNKNOWN.value,
+            "interrupted: the agent stopped before this request finished",
+            details={"reconciled": True},
+        )
+        counts["requests_failed"] = counts.get("requests_failed", 0) + 1
+    counts["finalized"] = upgrade_finalized(agent)
+    return counts
+
+
+def upgrade_finalized(agent: Agent) -> int:
+    """Add a FINALIZED transaction log to verified payments the chain has finalized."""
+    upgraded = 0
+    for payment in payments.in_states(agent.session(), agent.agent_id, (PaymentStatus.VERIFIED,)):
+        if payments.latest_level(agent.session(), payment.id) is ConfirmationStatus.FINALIZED:
+            continue
+        try:
+            if agent.rpc(lambda c, p=payment: c.status(p.payment_hash or "")) != "finalized":
+                continue
+        except AgentError:
+            break
+        payments.add_log(
+            agent.session(),
+            payment.id,
+            {"signature": payment.payment_hash, "upgraded": "finalized"},
+            ConfirmationStatus.FINALIZED,
+            None,
+        )
+        upgraded += 1
+    return upgraded

@@ -1,0 +1,103 @@
+"""Agent commands: fund, fetch, reconcile."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import click
+from flask.cli import with_appcontext
+
+from autopay_app.cli import context
+
+
+def build_agent():  # type: ignore[no-untyped-def]
+    """The app's agent (reconciled once at start, as every agent start does)."""
+    from autopay_app.agent.runtime import default_agent
+
+    agent = default_agent()
+    agent.reconcile(older_than_s=0)
+    return agent
+
+
+@click.command("fund")
+@click.argument("address", required=False)
+@click.option("--sol", default="0", show_default=True, help="SOL to airdrop.")
+@click.option("--usdc", default="0", show_default=True, help="USDC to mint.")
+@click.option("--cash", default="0", show_default=True, help="CASH to mint.")
+@with_appcontext
+def fund(address: str | None, sol: str, usdc: str, cash: str) -> None:
+    """Top up ADDRESS (default: the agent's wallet) from the local harness's faucet."""
+    from autopay_app.agent import wallet
+    from autopay_app.errors import AutopayError
+    from harness.faucet import FundError, fund_via_http
+
+    cfg = context.settings()
+    if address is None:
+        address = str(
+            wallet.load_or_create(cfg.keypair_path or cfg.home / "agent-keypair.json").pubkey()
+        )
+    try:
+        answer = fund_via_http(cfg.solana_rpc_url, address, sol=sol, usdc=usdc, cash=cash)
+    except FundError as exc:
+        raise AutopayError(
+            f"{exc} (on the real Devnet, use a Devnet faucet: see the README)"
+        ) from None
+    click.echo(f"funded {address}: {json.dumps(answer.get('balances', answer))}")
+
+
+@click.command("fetch")
+@click.argument("url")
+@click.option("--max-amount", type=Decimal, default=None, help="Refuse to pay more than this.")
+@click.option("--asset", type=click.Choice(["USDC", "CASH"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def fetch(url: str, max_amount: Decimal | None, asset: str | None, as_json: bool) -> None:
+    """Pay for URL (x402) and print the data and the payment."""
+    result = build_agent().fetch(url, max_amount=max_amount, asset=asset)
+    summary = {
+        "request_id": str(result.request_id),
+        "status": result.status,
+        "payment": {
+            "signature": result.payment_hash,
+            "amount": str(result.amount) if result.amount is not None else None,
+            "asset": result.asset,
+            "explorer": result.explorer_url,
+        },
+        "error": result.error,
+        "category": result.category,
+        "data": result.data,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, default=str))
+    else:
+        click.echo(json.dumps(result.data, indent=2, default=str))
+        click.echo(f"\nstatus   {result.status}")
+        if result.payment_hash:
+            click.echo(f"paid     {result.amount} {result.asset}")
+            click.echo(f"tx       {result.payment_hash}")
+            click.echo(f"explorer {result.explorer_url}")
+        if result.error:
+            click.echo(f"error    [{result.category}] {result.error}")
+    if result.status != "ACCESSED":
+        raise SystemExit(1)
+
+
+@click.command("reconcile")
+@click.option(
+    "--older-than",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Only rows untouched for this many seconds.",
+)
+@with_appcontext
+def reconcile(older_than: float) -> None:
+    """Settle every SIGNED/CONFIRMED payment and unfinished request from the chain."""
+    from autopay_app.agent.runtime import default_agent
+
+    counts = default_agent().reconcile(older_than_s=older_than)
+    click.echo("reconciled: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing"))
+
+
+COMMANDS = (fund, fetch, reconcile)

@@ -1,0 +1,192 @@
+"""The request side of the pay-and-fetch flow: one transaction per step.
+
+PENDING -> PAYMENT_REQUIRED -> PAID -> ACCESSED, or FAILED with an
+ErrorClassification and an audit event. Retries are RetryAttempt rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from autopay_app.models import (
+    ApiRequest,
+    ApiType,
+    AuditEvent,
+    AuditEventType,
+    ErrorCategory,
+    ErrorClassification,
+    RequestStatus,
+    RetryAttempt,
+    RetryOutcome,
+    Severity,
+)
+
+TERMINAL = (RequestStatus.ACCESSED, RequestStatus.FAILED)
+
+#: Which audit event a failure of each category raises.
+_FAILURE_EVENT = {
+    ErrorCategory.NETWORK: AuditEventType.NETWORK_ISSUE,
+    ErrorCategory.RPC_TIMEOUT: AuditEventType.NETWORK_ISSUE,
+    ErrorCategory.RATE_LIMITED: AuditEventType.NETWORK_ISSUE,
+    ErrorCategory.SELLER_5XX: AuditEventType.NETWORK_ISSUE,
+    ErrorCategory.POLICY_DENIED: AuditEventType.AGENT_DECISION,
+    ErrorCategory.INSUFFICIENT_FUNDS: AuditEventType.LOW_BALANCE,
+}
+
+
+def open_request(
+    session: Session,
+    agent_id: uuid.UUID,
+    url: str,
+    endpoint: str,
+    api_type: ApiType,
+    payload: dict[str, Any] | None,
+) -> uuid.UUID:
+    with session.begin():
+        request = ApiRequest(
+            agent_id=agent_id,
+            url=url,
+            endpoint=endpoint[:255],
+            api_type=api_type,
+            request_payload=payload,
+        )
+        session.add(request)
+    return request.id
+
+
+def record_402(
+    session: Session, request_id: uuid.UUID, document: dict[str, Any], headers: dict[str, Any]
+) -> None:
+    with session.begin():
+        request = session.get_one(ApiRequest, request_id)
+        request.http_status = 402
+        request.x402_instructions = document
+        request.response_headers = headers
+        request.status = RequestStatus.PAYMENT_REQUIRED
+
+
+def record_free_access(
+    session: Session,
+    request_id: uuid.UUID,
+    data: Any,
+    status: int,
+    headers: dict[str, Any],
+    latency_ms: int,
+) -> None:
+    with session.begin():
+        request = session.get_one(ApiRequest, request_id)
+        request.http_status, request.response_headers = status, headers
+        request.data_accessed, request.latency_ms = data, latency_ms
+        request.status = RequestStatus.ACCESSED
+        _access_event(session, request)
+
+
+def _access_event(session: Session, request: ApiRequest) -> None:
+    session.add(
+        AuditEvent(
+            agent_id=request.agent_id,
+            event_type=AuditEventType.API_ACCESS,
+            related_id=request.id,
+            details={
+                "endpoint": request.endpoint,
+                "url": request.url,
+                "http_status": request.http_status,
+                "latency_ms": request.latency_ms,
+            },
+        )
+    )
+
+
+def record_attempt(
+    session: Session,
+    request_id: uuid.UUID,
+    number: int,
+    delay_s: float,
+    succeeded: bool,
+    detail: str | None,
+    payment_id: uuid.UUID | None = None,
+) -> None:
+    with session.begin():
+        session.add(
+            RetryAttempt(
+                api_request_id=request_id,
+                payment_id=payment_id,
+                attempt_number=number,
+                backoff_delay=timedelta(seconds=delay_s),
+                outcome=RetryOutcome.SUCCESS if succeeded else RetryOutcome.FAILURE,
+                detail=(detail or "")[:2000] or None,
+            )
+        )
+
+
+def fail(
+    session: Session,
+    request_id: uuid.UUID,
+    category: str,
+    message: str,
+    *,
+    retryable: bool = False,
+    x402_reason: str | None = None,
+    http_status: int | None = None,
+    payment_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Mark the request FAILED with its classification and an audit event."""
+    cat = (
+        ErrorCategory(category)
+        if category in ErrorCategory.__members__
+        else (ErrorCategory.UNKNOWN)
+    )
+    with session.begin():
+        request = session.get_one(ApiRequest, request_id)
+        if http_status is not None:
+            request.http_status = http_status
+        request.status = RequestStatus.FAILED
+        session.add(
+            ErrorClassification(
+                agent_id=request.agent_id,
+                api_request_id=request_id,
+                payment_id=payment_id,
+                category=cat,
+                retryable=retryable,
+                message=message[:4000],
+                x402_reason=x402_reason,
+                details=details,
+            )
+        )
+        event = _FAILURE_EVENT.get(cat, AuditEventType.PAYMENT_FAILURE)
+        severity = Severity.WARNING if cat in _FAILURE_EVENT else Severity.ERROR
+        session.add(
+            AuditEvent(
+                agent_id=request.agent_id,
+                event_type=event,
+                severity=severity,
+                related_id=request_id,
+                details={
+                    "category": cat.value,
+                    "message": message[:1000],
+                    "endpoint": request.endpoint,
+                    "x402_reason": x402_reason,
+                    **(details or {}),
+                },
+            )
+        )
+
+
+def unfinished(session: Session, agent_id: uuid.UUID, older_than_s: float) -> list[ApiRequest]:
+    """Requests of ``agent_id`` not in a terminal state, untouched for ``older_than_s``."""
+    return list(
+        session.scalars(
+            sa.select(ApiRequest).where(
+                ApiRequest.agent_id == agent_id,
+                ApiRequest.status.not_in(TERMINAL),
+                ApiRequest.updated_at
+                < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_s),
+            )
+        )
+    )
