@@ -22,6 +22,8 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | USDC_MINT | 4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU | Devnet USDC |
 | CASH_MINT | 9xF5q1LJ373SP5HEmKd7MgTTzLLJCuDfFsUZGbRX3PYo | the harness's CASH stand-in |
 | AUTOPAY_AGENT_NAME | agent-<first 8 of the public key> | the agent's ledger name |
+| AUTOPAY_RETRY_BASE_S | 1.0 | retry backoff base: base, 2 base, 4 base (+ jitter) |
+| AUTOPAY_HTTP_TIMEOUT_S | 10 | timeout of each call to a seller or the RPC |
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Settings:
     usdc_mint: str = DEVNET_USDC_MINT
     cash_mint: str = LOCAL_CASH_MINT
     agent_name: str | None = None
+    retry_base_s: float = 1.0
+    http_timeout_s: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -98,6 +102,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -166,4 +183,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         usdc_mint=_address(env, "USDC_MINT", DEVNET_USDC_MINT),
         cash_mint=_address(env, "CASH_MINT", LOCAL_CASH_MINT),
         agent_name=(env.get("AUTOPAY_AGENT_NAME") or "").strip()[:100] or None,
+        retry_base_s=_float(env, "AUTOPAY_RETRY_BASE_S", 1.0, 0.0, 60.0),
+        http_timeout_s=_float(env, "AUTOPAY_HTTP_TIMEOUT_S", 10.0, 0.1, 300.0),
     )

@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed
-from solana.rpc.types import TokenAccountOpts
+from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
@@ -37,15 +38,16 @@ class Balances:
 
 def classify_rpc_error(exc: BaseException) -> AgentError:
     """Map a solana-py / httpx failure to the agent's error tree."""
+    # solana-py 0.39 talks through httpx2 (a fork of httpx with the same exception tree).
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, httpx.TimeoutException):
+        if isinstance(cause, httpx.TimeoutException | httpx2.TimeoutException):
             return RpcTimeout(f"RPC timed out: {cause}")
-        if isinstance(cause, httpx.HTTPStatusError):
+        if isinstance(cause, httpx.HTTPStatusError | httpx2.HTTPStatusError):
             if cause.response.status_code == 429:
                 return RateLimited("RPC rate limited (HTTP 429)")
             return NetworkFailure(f"RPC answered HTTP {cause.response.status_code}")
-        if isinstance(cause, httpx.TransportError):
+        if isinstance(cause, httpx.TransportError | httpx2.TransportError):
             return NetworkFailure(f"RPC unreachable: {cause}")
         cause = cause.__cause__ or cause.__context__
     return NetworkFailure(f"RPC failed: {exc}")
@@ -59,10 +61,13 @@ class Chain:
         self.mints = {"USDC": usdc_mint, "CASH": cash_mint}
         self._client = Client(rpc_url, timeout=timeout)
 
+    def close(self) -> None:
+        self._client._provider.session.close()
+
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
             return json.loads(fn(*args, **kw).to_json())
-        except (SolanaRpcException, httpx.HTTPError) as exc:
+        except (SolanaRpcException, httpx.HTTPError, httpx2.HTTPError) as exc:
             raise classify_rpc_error(exc) from exc
         except (ValueError, KeyError) as exc:  # a JSON-RPC error object instead of a result
             raise NetworkFailure(f"RPC error: {exc}") from exc

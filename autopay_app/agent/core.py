@@ -42,8 +42,8 @@ class Agent:
         *,
         name: str | None = None,
         keypair: Keypair | None = None,
-        retry_base: float = 1.0,
-        http_timeout: float = 10.0,
+        retry_base: float | None = None,
+        http_timeout: float | None = None,
         breaker_threshold: int = 5,
         breaker_cooldown: float = 30.0,
         balance_max_age: float = 10.0,
@@ -55,7 +55,8 @@ class Agent:
         self.address = str(self.keypair.pubkey())
         self.name = name or settings.agent_name or f"agent-{self.address[:8]}"
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self.retry_base = retry_base
+        self.retry_base = settings.retry_base_s if retry_base is None else retry_base
+        http_timeout = settings.http_timeout_s if http_timeout is None else http_timeout
         self.breaker_threshold, self.breaker_cooldown = breaker_threshold, breaker_cooldown
         self.mints = {"USDC": settings.usdc_mint, "CASH": settings.cash_mint}
         self.http = Http(http_timeout)
@@ -72,6 +73,12 @@ class Agent:
 
     def session(self) -> Session:
         return self._sessions()
+
+    def close(self) -> None:
+        """Release the agent's HTTP connections."""
+        self.http.close()
+        self.chain.close()
+        self.signer.close()
 
     def policy(self) -> SpendPolicy:
         return policies.get_or_create(self.session(), self.agent_id)

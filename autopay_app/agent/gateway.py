@@ -28,8 +28,9 @@ from solders.transaction import VersionedTransaction
 from x402 import x402ClientSync
 from x402.extensions.payment_identifier import append_payment_identifier_to_extensions
 from x402.http.utils import decode_payment_response_header, encode_payment_signature_header
-from x402.mechanisms.svm.constants import MEMO_PROGRAM_ADDRESS
-from x402.mechanisms.svm.exact.register import register_exact_svm_client
+from x402.mechanisms.svm.constants import MEMO_PROGRAM_ADDRESS, V1_NETWORKS
+from x402.mechanisms.svm.exact.client import ExactSvmScheme
+from x402.mechanisms.svm.exact.v1.client import ExactSvmSchemeV1
 from x402.mechanisms.svm.signers import KeypairSigner
 from x402.schemas import PaymentRequired
 from x402.schemas.v1 import PaymentRequiredV1
@@ -168,7 +169,11 @@ class Signer:
     def __init__(self, keypair: Keypair, rpc_url: str) -> None:
         self.address = str(keypair.pubkey())
         self._client = x402ClientSync()
-        register_exact_svm_client(self._client, KeypairSigner(keypair), rpc_url=rpc_url)
+        signer = KeypairSigner(keypair)
+        self._schemes = [ExactSvmScheme(signer, rpc_url), ExactSvmSchemeV1(signer, rpc_url)]
+        self._client.register("solana:*", self._schemes[0])
+        for network in V1_NETWORKS:
+            self._client.register_v1(network, self._schemes[1])
         # The agent's own policy (caps, assets) runs before signing; the SDK's
         # default allow-list would refuse the local CASH stand-in.
         self._client.set_spend_controls(False)
@@ -206,6 +211,12 @@ class Signer:
             used_hash,
             payment_id if declared else None,
         )
+
+    def close(self) -> None:
+        """Close the RPC connections the SDK's schemes opened (it never does)."""
+        for scheme in self._schemes:
+            for client in getattr(scheme, "_clients", {}).values():
+                client._provider.session.close()
 
     def _inspect(self, tx_b64: str) -> tuple[str, str, str]:
         tx = VersionedTransaction.from_bytes(base64.b64decode(tx_b64))

@@ -33,12 +33,24 @@ class Http:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[requests.Session] = []
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            with self._lock:
+                self._all.append(session)
         return session
+
+    def close(self) -> None:
+        """Close every thread's connection pool."""
+        with self._lock:
+            for session in self._all:
+                session.close()
+            self._all.clear()
+        self._local = threading.local()
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> Answer:
         """GET ``url``; 2xx and 4xx are answers, the rest raise a classified error."""

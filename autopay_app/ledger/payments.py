@@ -75,7 +75,8 @@ def mark_confirmed(
         if not accessed:
             return
         request.status, request.data_accessed = RequestStatus.ACCESSED, data
-        request.http_status, request.response_headers = http_status, headers
+        request.http_status = http_status
+        request.response_headers = {**(request.response_headers or {}), str(http_status): headers}
         request.latency_ms = latency_ms
         session.add(
             AuditEvent(

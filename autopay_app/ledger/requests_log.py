@@ -66,7 +66,7 @@ def record_402(
         request = session.get_one(ApiRequest, request_id)
         request.http_status = 402
         request.x402_instructions = document
-        request.response_headers = headers
+        request.response_headers = {"402": headers}
         request.status = RequestStatus.PAYMENT_REQUIRED
 
 
@@ -80,7 +80,7 @@ def record_free_access(
 ) -> None:
     with session.begin():
         request = session.get_one(ApiRequest, request_id)
-        request.http_status, request.response_headers = status, headers
+        request.http_status, request.response_headers = status, {str(status): headers}
         request.data_accessed, request.latency_ms = data, latency_ms
         request.status = RequestStatus.ACCESSED
         _access_event(session, request)
