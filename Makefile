@@ -29,7 +29,20 @@ migrate: $(STAMP)
 demo: migrate
 	$(BIN)/autopay demo
 
-test: $(STAMP)
+# Browser tests drive Debian's chromium (never Playwright's download); without it they skip.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "browser-deps: /usr/bin/chromium is installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "browser-deps: no apt-get here: browser tests will be skipped (install chromium)"; \
+	elif [ "$$(id -u)" != "0" ]; then \
+		echo "browser-deps: not root: browser tests will be skipped (sudo make browser-deps)"; \
+	else \
+		apt-get update && apt-get install -y chromium || \
+		echo "browser-deps: chromium could not be installed: browser tests will be skipped"; \
+	fi
+
+test: $(STAMP) browser-deps
 	$(BIN)/autopay db upgrade
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

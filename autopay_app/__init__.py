@@ -42,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(
         app, embedded=settings.embedded_database and "SQLALCHEMY_DATABASE_URI" not in overrides
     )
+    register_blueprints(app)
     register_commands(app)
     return app
 
@@ -66,6 +67,12 @@ def _start_embedded_on_connect(engine: Any, settings: Settings) -> None:
     def _connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
         url = embedded_db.ensure_database(settings.home)
         cparams["host"] = url.split("host=", 1)[1]
+
+
+def register_blueprints(app: Flask) -> None:
+    from autopay_app.web import register_blueprints as register_web
+
+    register_web(app)
 
 
 def register_commands(app: Flask) -> None:

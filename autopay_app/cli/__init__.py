@@ -18,9 +18,10 @@ from autopay_app.errors import AutopayError, ConfigError
 
 def register(app: Flask) -> None:
     """Attach every command group to ``app.cli`` (called by the factory)."""
-    from autopay_app.cli import agent_commands, agents, bench, maintenance, services
+    from autopay_app.cli import agent_commands, agents, bench, maintenance, serve, services
 
-    for command in (*maintenance.COMMANDS, *agent_commands.COMMANDS, agents.agent, bench.bench):
+    for command in (*maintenance.COMMANDS, *agent_commands.COMMANDS, agents.agent, bench.bench,
+                    serve.serve):
         app.cli.add_command(command)
     for name, command in services.COMMANDS.items():
         app.cli.add_command(command, name)

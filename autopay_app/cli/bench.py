@@ -75,3 +75,4 @@ def _report(
         click.echo(f"\nEXPLAIN {f.name}:")
         for line in f.plan[:12]:
             click.echo(f"  {line}")
+bench.add_command(__import__("autopay_app.web.bench", fromlist=["bench"]).dashboard_bench)

@@ -22,6 +22,7 @@ from autopay_app.models.enums import (
     RetryOutcome,
     Severity,
 )
+from autopay_app.models.monitoring import JobRun, MonitoredApi, MonitorSettings
 from autopay_app.models.payment import Payment, TransactionLog
 from autopay_app.models.policy import CircuitBreaker, PaymentApproval, SpendPolicy
 from autopay_app.models.request import ApiRequest, RetryAttempt
@@ -48,4 +49,7 @@ __all__ = [
     "Severity",
     "TransactionLog",
     "WalletBalance",
+    "JobRun",
+    "MonitoredApi",
+    "MonitorSettings",
 ]

@@ -1,0 +1,52 @@
+"""The JSON API under ``/api/v1`` (OpenAPI 3.1 document at ``/api/v1/openapi.json``).
+
+Authentication: ``Authorization: Bearer <token>`` (AUTOPAY_API_TOKEN, or the
+token derived from the admin password that ``autopay serve`` prints), or the
+dashboard's session cookie plus the ``X-CSRFToken`` header on POST. Without
+either: 401. Lists are newest first, ``limit`` (1-200, default 50) and an
+opaque ``cursor`` (``next_cursor`` of the previous page). Every error is a JSON
+body ``{"error": {"status", "name", "message"}}``.
+
+Modules: ``reads`` (GET endpoints), ``actions`` (quotes, approvals, autonomy),
+``openapi`` (the document).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Unauthorized
+
+from autopay_app.web import security
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+security.csrf.exempt(bp)  # checked below, only for cookie-authenticated calls
+
+PUBLIC = {"api.openapi"}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@bp.before_request
+def authenticate() -> Any:
+    if request.endpoint in PUBLIC or security.bearer_ok():
+        return None
+    if security.logged_in():
+        if request.method in UNSAFE:
+            security.csrf.protect()
+        return None
+    raise Unauthorized(
+        "authentication required: send 'Authorization: Bearer <token>' "
+        "(AUTOPAY_API_TOKEN or the token printed by 'autopay serve') or log in at /login",
+        www_authenticate=WWWAuthenticate("Bearer", {"realm": "autopay"}),
+    )
+
+
+@bp.after_request
+def no_store(response: Any) -> Any:
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+from autopay_app.web.api import actions, openapi, reads  # noqa: E402, F401

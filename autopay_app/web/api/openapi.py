@@ -1,0 +1,229 @@
+"""The OpenAPI 3.1 document of the JSON API, built from a compact table of routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from autopay_app.models import (
+    ApiType,
+    AuditEventType,
+    AutonomyLevel,
+    Currency,
+    PaymentStatus,
+    RequestStatus,
+    Severity,
+)
+from autopay_app.web.api import bp
+from autopay_app.web.params import MAX_LIMIT
+
+
+def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _enum(kind: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": [m.value for m in kind]}
+
+
+def _id(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+
+
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+PAGE = [
+    _q(
+        "limit",
+        f"page size, 1-{MAX_LIMIT}",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
+    ),
+    _q("cursor", "next_cursor of the previous page"),
+]
+WINDOW = [
+    _q("since", "from this time (ISO 8601, inclusive)", TIME),
+    _q("until", "before this time (ISO 8601)", TIME),
+]
+AGENT = _q("agent_id", "only this agent", UUID)
+EXPORT = [
+    AGENT,
+    _q("api_type", "API type", _enum(ApiType)),
+    _q("endpoint", "endpoint path"),
+    *WINDOW,
+]
+
+ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None]] = [
+    ("get", "/agents", "List agents", [], None),
+    ("get", "/agents/{agent_id}", "One agent", [_id("agent_id")], None),
+    (
+        "post",
+        "/agents/{agent_id}/autonomy",
+        "Switch the autonomy level",
+        [_id("agent_id")],
+        "autonomy",
+    ),
+    ("get", "/balances", "Balances, thresholds and statistics per agent", [], None),
+    (
+        "get",
+        "/requests",
+        "List requests",
+        [
+            AGENT,
+            _q("status", "status", _enum(RequestStatus)),
+            _q("api_type", "API type", _enum(ApiType)),
+            _q("endpoint", "endpoint path"),
+            *WINDOW,
+            *PAGE,
+        ],
+        None,
+    ),
+    (
+        "get",
+        "/requests/{request_id}",
+        "A request with 402 instructions, retries, payment, data",
+        [_id("request_id")],
+        None,
+    ),
+    (
+        "get",
+        "/payments",
+        "List payments (payment_ledger view)",
+        [
+            AGENT,
+            _q("status", "status", _enum(PaymentStatus)),
+            _q("currency", "asset", _enum(Currency)),
+            *WINDOW,
+            *PAGE,
+        ],
+        None,
+    ),
+    (
+        "get",
+        "/payments/{payment_id}",
+        "A payment with logs and status history",
+        [_id("payment_id")],
+        None,
+    ),
+    (
+        "get",
+        "/audit-events",
+        "Audit trail",
+        [
+            AGENT,
+            _q("event_type", "event type", _enum(AuditEventType)),
+            _q("severity", "severity", _enum(Severity)),
+            _q("q", "full-text search over details (websearch syntax)"),
+            *WINDOW,
+            *PAGE,
+        ],
+        None,
+    ),
+    ("get", "/catalog", "The premium API's catalog", [], None),
+    ("get", "/approvals", "Pending approvals of an agent", [{**AGENT, "required": True}], None),
+    ("post", "/quotes", "Ask for a catalog resource up to its 402 (interactive mode)", [], "quote"),
+    (
+        "post",
+        "/approvals/{request_id}/approve",
+        "Approve: sign, pay, fetch",
+        [_id("request_id")],
+        None,
+    ),
+    ("post", "/approvals/{request_id}/decline", "Decline: no payment", [_id("request_id")], None),
+    (
+        "get",
+        "/export",
+        "Accessed data as JSON Lines or CSV (streamed)",
+        [*EXPORT, _q("format", "jsonl or csv", {"type": "string", "enum": ["jsonl", "csv"]})],
+        None,
+    ),
+]
+
+BODIES = {
+    "autonomy": {
+        "type": "object",
+        "required": ["level"],
+        "properties": {"level": _enum(AutonomyLevel)},
+    },
+    "quote": {
+        "type": "object",
+        "required": ["agent", "url"],
+        "properties": {"agent": {"type": "string"}, "url": {"type": "string", "format": "uri"}},
+    },
+}
+
+ERROR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _operation(summary: str, params: list[dict[str, Any]], body: str | None) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params,
+        "responses": {"200": {"description": "OK"}, "400": ERROR, "401": ERROR, "404": ERROR},
+    }
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": BODIES[body]}},
+        }
+    return op
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, params, body in ROUTES:
+        paths.setdefault(path, {})[method] = _operation(summary, params, body)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Autopay Agent API",
+            "version": "1",
+            "description": (
+                "The ledger of the Autopay Agent. "
+                "Authenticate with 'Authorization: Bearer <token>': AUTOPAY_API_TOKEN, "
+                "or the token derived from AUTOPAY_ADMIN_PASSWORD "
+                "(printed by 'autopay serve'). A logged-in browser may use its session cookie "
+                "and must then send X-CSRFToken on POST. Lists return {items, next_cursor, limit}."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "integer"},
+                                "name": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(document())

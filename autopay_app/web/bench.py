@@ -1,0 +1,108 @@
+"""``autopay bench dashboard``: server time of the overview, payments and audit pages.
+
+In a scratch database (``<name>_dashbench``, dropped afterwards) it times each
+page with an empty ledger (the baseline), then fills 100,000 paid requests and
+1,000,000 audit events and times them again: p50/p95 over RUNS requests
+through the WSGI app (no network), with a logged-in session.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import replace
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.engine import make_url
+
+from autopay_app.cli import context
+from autopay_app.ledger import bench as ledger_bench
+from autopay_app.ledger import databases
+
+PAGES = (("overview", "/"), ("payments list", "/payments"), ("audit trail", "/audit"))
+FILL_PAYMENTS = """
+WITH a AS (
+  INSERT INTO agents (name, autonomy_level, wallet_address)
+  VALUES ('dashbench', 'PHASE1', 'DashBench1111111111111111111111111111111111') RETURNING id
+), r AS (
+  INSERT INTO api_requests (agent_id, endpoint, url, api_type, http_status, status, latency_ms,
+                            data_accessed, created_at)
+  SELECT a.id, '/api/market-feed', 'http://127.0.0.1:8402/api/market-feed', 'MARKET_DATA', 200,
+         'ACCESSED', 40, jsonb_build_object('i', g), now() - make_interval(secs => g * 30)
+  FROM a, generate_series(1, :n) AS g RETURNING id, agent_id, created_at
+)
+INSERT INTO payments (api_request_id, agent_id, amount, currency, status, payer_signature,
+                      created_at)
+SELECT r.id, r.agent_id, 0.01,
+       (CASE WHEN random() < 0.5 THEN 'USDC' ELSE 'CASH' END)::payment_currency,
+       'VERIFIED', md5(r.id::text) || md5(r.created_at::text), r.created_at
+FROM r
+"""
+
+
+def _time_pages(runs: int) -> dict[str, tuple[float, float]]:
+    client = current_app.test_client()
+    with client.session_transaction() as s:
+        s["admin"] = True
+    out = {}
+    for name, path in PAGES:
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            answer = client.get(path)
+            samples.append((time.perf_counter() - start) * 1000)
+            if answer.status_code != 200:
+                raise click.ClickException(f"{path} answered {answer.status_code}")
+        cuts = statistics.quantiles(samples, n=100, method="inclusive")
+        out[name] = (statistics.median(samples), cuts[94])
+    return out
+
+
+@click.command("dashboard")
+@click.option("--payments", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
+@click.option("--runs", default=40, show_default=True, type=click.IntRange(5))
+@with_appcontext
+def dashboard_bench(payments: int, audit_rows: int, runs: int) -> None:
+    """Time the dashboard pages at PAYMENTS payments and AUDIT_ROWS audit events."""
+    from autopay_app import create_app
+
+    base = context.database_url()
+    name = f"{make_url(base).database}_dashbench"
+    url = databases.create_database(base, name)
+    try:
+        databases.migrate(url)
+        settings = replace(context.settings(), premium_api_url="http://127.0.0.1:9")
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "AUTOPAY_SETTINGS": settings})
+        with app.app_context():
+            empty = _time_pages(runs)
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(FILL_PAYMENTS), {"n": payments})
+            conn.execute(sa.text("ANALYZE"))
+        bar = click.progressbar(length=audit_rows, label="filling audit_events", file=sys.stderr)
+        with bar:
+            ledger_bench.fill_audit(engine, audit_rows, bar.update)
+        engine.dispose()
+        with app.app_context():
+            full = _time_pages(runs)
+            from autopay_app.extensions import db
+
+            db.engine.dispose()
+    finally:
+        databases.drop_database(base, name)
+    _report(empty, full, payments, audit_rows, runs)
+
+
+def _report(empty: dict, full: dict, payments: int, audit_rows: int, runs: int) -> None:  # type: ignore[type-arg]
+    click.echo(f"\ndashboard pages, {payments:,} payments and {audit_rows:,} audit events")
+    click.echo(f"server time in ms over {runs} requests (WSGI, logged in)")
+    click.echo(f"  {'page':<15} {'p50':>8} {'p95':>8} {'empty p50':>10} {'ratio':>7}")
+    for page, (p50, p95) in full.items():
+        base = empty[page][0]
+        click.echo(f"  {page:<15} {p50:8.1f} {p95:8.1f} {base:10.1f} {p50 / base:6.1f}x")
+    click.echo("  (target: p95 < 100 ms each; ratio = full ledger p50 / empty ledger p50)")

@@ -1,0 +1,72 @@
+"""Fixtures for the dashboard and API tests: a password, a logged-in client, demo data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from autopay_app.config import Settings, load_settings
+from autopay_app.ledger import seed
+from autopay_app.web.security import derived_api_token
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    """The shared settings plus an admin password; the premium API is unreachable."""
+    return replace(
+        load_settings({}),
+        home=tmp_path / "home",
+        secret_key="test-secret-key-of-at-least-32-characters!",
+        admin_password=PASSWORD,
+        premium_api_url="http://127.0.0.1:9",
+    )
+
+
+class AuthActions:
+    """Log in through the form and read the CSRF token the pages carry."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+        return self._client.post(
+            "/login", data={"password": password, "csrf_token": self.csrf("/login")}
+        )
+
+    def csrf(self, page: str = "/") -> str:
+        html = self._client.get(page).get_data(as_text=True)
+        match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+
+@pytest.fixture()
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture()
+def bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {derived_api_token(PASSWORD)}"}
+
+
+@pytest.fixture()
+def demo(app: Flask) -> seed.SeedReport:
+    """The demo data of ``autopay seed``.
+
+    Written in an app context of its own: a context held over the test would be
+    shared by every test-client request (and with it ``g``, where Flask-WTF
+    caches the CSRF token).
+    """
+    from autopay_app.extensions import db
+
+    with app.app_context(), Session(db.engine) as session:
+        return seed.seed_demo(session)
