@@ -24,6 +24,8 @@ from autopay_app.ledger import agents, breakers, policies, requests_log
 from autopay_app.models import ApiRequest, AutonomyLevel, Payment, SpendPolicy
 
 T = TypeVar("T")
+#: Failures that count against a breaker: the service is down or overloaded.
+BREAKER_CATEGORIES = frozenset({"NETWORK", "RPC_TIMEOUT", "RATE_LIMITED", "SELLER_5XX"})
 
 
 class Agent:
@@ -96,7 +98,7 @@ class Agent:
         try:
             result = fn()
         except AgentError as exc:
-            if exc.retryable:
+            if exc.category in BREAKER_CATEGORIES:
                 breakers.failure(
                     self.session(), name, self.agent_id, self.breaker_threshold, str(exc)[:300]
                 )

@@ -187,11 +187,15 @@ class PaymentFlow:
     def deliver(self) -> FetchResult:
         assert self.signed is not None and self.payment_id is not None
         headers = {self.signed.header_name: self.signed.header_value}
+
+        def send() -> Answer:
+            answer = self.agent.guarded_get(self.seller, self.url, headers)
+            if answer.status == 409:  # the seller is still settling this very payment
+                raise SettlementPending(f"seller is settling this payment: {answer.body[:200]!r}")
+            return answer
+
         try:
-            answer = self._with_retries(
-                lambda: self.agent.guarded_get(self.seller, self.url, headers),
-                still_valid=self._blockhash_valid,
-            )
+            answer = self._with_retries(send, still_valid=self._blockhash_valid)
         except AgentError as exc:
             return self._undelivered(exc)
         crash.point("after_send")

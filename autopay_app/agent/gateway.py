@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,6 +170,8 @@ class Signer:
     def __init__(self, keypair: Keypair, rpc_url: str) -> None:
         self.address = str(keypair.pubkey())
         self._client = x402ClientSync()
+        # The SDK's schemes cache RPC clients and mint data without locks: sign one at a time.
+        self._lock = threading.Lock()
         signer = KeypairSigner(keypair)
         self._schemes = [ExactSvmScheme(signer, rpc_url), ExactSvmSchemeV1(signer, rpc_url)]
         self._client.register("solana:*", self._schemes[0])
@@ -182,6 +185,12 @@ class Signer:
         self, info: PaymentRequiredInfo, offer: Offer, blockhash: str, payment_id: str | None
     ) -> SignedPayment:
         """Sign ``offer`` of ``info`` using ``blockhash``; nothing is sent."""
+        with self._lock:
+            return self._sign(info, offer, blockhash, payment_id)
+
+    def _sign(
+        self, info: PaymentRequiredInfo, offer: Offer, blockhash: str, payment_id: str | None
+    ) -> SignedPayment:
         document = dict(info.document)
         chosen = dict(document["accepts"][offer.index])
         chosen["extra"] = {**(chosen.get("extra") or {}), "recentBlockhash": blockhash}

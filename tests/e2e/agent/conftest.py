@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from harness.testing import HarnessInfo, run_harness
-from mock_premium_api.testing import MockApiInfo, run_mock_api
 
 from autopay_app.agent import Agent
 from autopay_app.config import load_settings
+from harness.testing import HarnessInfo, run_harness
+from mock_premium_api.testing import MockApiInfo, run_mock_api
 
 _n = itertools.count()
 

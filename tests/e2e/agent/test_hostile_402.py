@@ -102,7 +102,7 @@ def _assert_refused(engine: sa.Engine, agent: Agent, result: Any, allowed: set[s
     assert [c[0] for c in cls] == [result.category]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_hostile_offers_are_refused_before_signing(
     stack: Stack, spied_agent: Agent, engine: sa.Engine, data: st.DataObject
@@ -114,7 +114,7 @@ def test_hostile_offers_are_refused_before_signing(
     _assert_refused(engine, spied_agent, result, {"POLICY_DENIED", "INVALID_402"})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(header=malformed_headers())
 def test_malformed_402_encodings_are_invalid_402(
     stack: Stack, spied_agent: Agent, engine: sa.Engine, header: bytes
