@@ -44,7 +44,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     register_blueprints(app)
     register_commands(app)
+    register_scheduler(app)
     return app
+
+
+def register_scheduler(app: Flask) -> None:
+    """Wire the Phase 3 scheduler; only ``autopay serve`` / ``autopay demo`` start it."""
+    from autopay_app.scheduler import create_scheduler
+
+    app.extensions["autopay_scheduler"] = create_scheduler(app)
 
 
 def register_extensions(app: Flask, *, embedded: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -12,6 +13,7 @@ from solders.keypair import Keypair
 from sqlalchemy.orm import Session, sessionmaker
 
 from autopay_app.agent import settle, wallet
+from autopay_app.agent.breaker import BreakerBoard
 from autopay_app.agent.catalog import Catalog
 from autopay_app.agent.chain import Chain
 from autopay_app.agent.errors import AgentError, BreakerOpen
@@ -20,7 +22,7 @@ from autopay_app.agent.gateway import Signer
 from autopay_app.agent.guard import BalanceGuard
 from autopay_app.agent.http import Answer, Http
 from autopay_app.config import Settings
-from autopay_app.ledger import agents, breakers, policies, requests_log
+from autopay_app.ledger import agents, policies, requests_log
 from autopay_app.models import ApiRequest, AutonomyLevel, Payment, SpendPolicy
 
 T = TypeVar("T")
@@ -57,6 +59,7 @@ class Agent:
         self.address = str(self.keypair.pubkey())
         self.name = name or settings.agent_name or f"agent-{self.address[:8]}"
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._cache: dict[str, tuple[float, Any]] = {}
         self.retry_base = settings.retry_base_s if retry_base is None else retry_base
         http_timeout = settings.http_timeout_s if http_timeout is None else http_timeout
         self.breaker_threshold, self.breaker_cooldown = breaker_threshold, breaker_cooldown
@@ -68,6 +71,7 @@ class Agent:
         self.signer = Signer(self.keypair, settings.solana_rpc_url)
         self.catalog = Catalog()
         self.guard = BalanceGuard(self, balance_max_age)
+        self.board = BreakerBoard(self)
         row = agents.ensure_agent(self.session(), self.name, self.address)
         self.agent_id: uuid.UUID = row.id
         self.threshold: Decimal = row.balance_threshold
@@ -83,9 +87,20 @@ class Agent:
         self.signer.close()
 
     def policy(self) -> SpendPolicy:
-        return policies.get_or_create(self.session(), self.agent_id)
+        """The spend policy (re-read at most once a second; caps are re-checked under lock)."""
+        return self._cached("policy", lambda: policies.get_or_create(self.session(), self.agent_id))
+
+    def _cached(self, key: str, load: Callable[[], T], ttl: float = 1.0) -> T:
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is None or now - hit[0] > ttl:
+            hit = self._cache[key] = (now, load())
+        return hit[1]  # type: ignore[no-any-return]
 
     def level(self) -> AutonomyLevel:
+        return self._cached("level", self._load_level)
+
+    def _load_level(self) -> AutonomyLevel:
         with self.session() as s, s.begin():
             return s.scalars(
                 sa.select(agents.Agent.autonomy_level).where(agents.Agent.id == self.agent_id)
@@ -93,17 +108,15 @@ class Agent:
 
     # ------------------------------------------------------------ guarded calls
     def _guarded(self, name: str, fn: Callable[[], T]) -> T:
-        if not breakers.admit(self.session(), name, self.agent_id, self.breaker_cooldown):
+        if not self.board.admit(name):
             raise BreakerOpen(f"circuit breaker {name} is open: failing fast")
         try:
             result = fn()
         except AgentError as exc:
             if exc.category in BREAKER_CATEGORIES:
-                breakers.failure(
-                    self.session(), name, self.agent_id, self.breaker_threshold, str(exc)[:300]
-                )
+                self.board.failure(name, str(exc)[:300])
             raise
-        breakers.success(self.session(), name, self.agent_id)
+        self.board.success(name)
         return result
 
     def guarded_get(self, breaker: str, url: str, headers: dict[str, str] | None = None) -> Answer:

@@ -17,16 +17,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from autopay_app.agent import crash, gateway, retry
+from autopay_app.agent import crash, gateway, retry, settle
 from autopay_app.agent.errors import (
     AgentError,
     DuplicatePayment,
     FacilitatorRejected,
     SettlementPending,
+    SignatureInvalid,
 )
 from autopay_app.agent.gateway import PaymentRequiredInfo, SignedPayment
 from autopay_app.agent.http import Answer
 from autopay_app.agent.policy import Choice, Context, rank
+from autopay_app.agent.verify import Expected, Verified
 from autopay_app.ledger import payments, requests_log, spend
 from autopay_app.models import ApiType, Currency, PaymentStatus
 
@@ -204,9 +206,11 @@ class PaymentFlow:
         if not 200 <= answer.status < 300:
             return self._undelivered(AgentError(f"paid request answered {answer.status}"))
         receipt = gateway.parse_settlement(answer.headers) or {}
+        crash.point("after_200")
         tx_hash = str(receipt.get("transaction") or "") or self.agent.find_on_chain(self.payment_id)
         if not tx_hash:
             return self._undelivered(SettlementPending("200 without a settlement receipt"))
+        verified, mismatch = self._check(tx_hash)
         payments.mark_confirmed(
             self.agent.session(),
             self.payment_id,
@@ -216,11 +220,44 @@ class PaymentFlow:
             http_status=answer.status,
             headers=answer.headers,
             latency_ms=answer.elapsed_ms,
+            verified=(verified.metadata, verified.fee_lamports) if verified else None,
         )
-        crash.point("after_200")
-        self.agent.verify_payment(self.payment_id)
+        if mismatch is not None:
+            settle.reject(self.agent, self.payment_id, mismatch, tx_hash)
         crash.point("after_verify")
-        return self.agent.result_for(self._rid)
+        return self._delivered(answer, tx_hash)
+
+    def _check(self, tx_hash: str) -> tuple[Verified | None, SignatureInvalid | None]:
+        """Independent verification of the transfer, before the result is written."""
+        assert self.signed is not None and self.choice is not None
+        offer = self.choice.offer
+        expected = Expected(
+            self.agent.address,
+            self.signed.payer_signature,
+            offer.asset,
+            offer.pay_to,
+            offer.amount_atomic,
+        )
+        try:
+            return settle.check_on_chain(self.agent, expected, tx_hash), None
+        except SignatureInvalid as exc:
+            return None, exc
+        except AgentError:
+            return None, None  # RPC trouble: reconciliation verifies later
+
+    def _delivered(self, answer: Answer, tx_hash: str) -> FetchResult:
+        assert self.choice is not None
+        return FetchResult(
+            self._rid,
+            "ACCESSED",
+            data=answer.json_or_text(),
+            payment_id=self.payment_id,
+            payment_hash=tx_hash,
+            amount=self.choice.amount,
+            asset=self.choice.asset,
+            http_status=answer.status,
+            latency_ms=answer.elapsed_ms,
+        )
 
     def _refused(self, answer: Answer) -> FetchResult:
         reason = gateway.failure_reason(answer.headers, answer.body)

@@ -238,6 +238,18 @@ class Signer:
         return signature, memo, str(tx.message.recent_blockhash)
 
 
+def bare_sdk_session(keypair: Keypair, rpc_url: str) -> Any:
+    """The SDK's own paying ``requests`` session (no policy, no ledger): the baseline
+    ``autopay bench agent`` compares the agent against."""
+    import requests
+    from x402.http.clients.requests import wrapRequestsWithPayment
+
+    client = x402ClientSync()
+    client.register("solana:*", ExactSvmScheme(KeypairSigner(keypair), rpc_url))
+    client.set_spend_controls(False)
+    return wrapRequestsWithPayment(requests.Session(), client)
+
+
 def parse_settlement(headers: Mapping[str, str]) -> dict[str, Any] | None:
     """The settlement receipt of a paid answer (v2 or v1 header), or None."""
     raw = _header(headers, "PAYMENT-RESPONSE") or _header(headers, "X-PAYMENT-RESPONSE")

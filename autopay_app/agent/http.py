@@ -58,14 +58,15 @@ class Http:
             response = self._session().get(
                 url, headers=headers or {}, timeout=self.timeout, allow_redirects=False, stream=True
             )
-            body = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
+            declared = int(response.headers.get("Content-Length") or 0)
+            body = b"" if declared > MAX_BODY_BYTES else response.content
         except requests.Timeout as exc:
             raise RpcTimeout(f"{url} did not answer within {self.timeout} s: {exc}") from exc
         except (requests.ConnectionError, OSError) as exc:
             raise NetworkFailure(f"{url} unreachable: {exc}") from exc
         except requests.RequestException as exc:
             raise NetworkFailure(f"{url}: {exc}") from exc
-        if len(body) > MAX_BODY_BYTES:
+        if declared > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
             raise SellerError(f"{url} answered more than {MAX_BODY_BYTES} bytes", retryable=False)
         answer = Answer(
             response.status_code,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from autopay_app.agent.errors import AgentError, SettlementPending, SignatureInvalid
-from autopay_app.agent.verify import Expected, check
+from autopay_app.agent.verify import Expected, Verified, check
 from autopay_app.ledger import payments, requests_log
 from autopay_app.models import (
     ApiRequest,
@@ -37,13 +37,47 @@ LEVELS = {
 }
 
 
-def _transaction(agent: Agent, signature: str, polls: int = 5) -> dict[str, Any] | None:
+def _transaction(agent: Agent, signature: str, polls: int = 6) -> dict[str, Any] | None:
+    # The facilitator waited for confirmation before the seller answered 200, so the
+    # transaction is normally there at once; a lagging RPC node gets a few short polls.
     for i in range(polls):
         tx = agent.rpc(lambda c: c.transaction(signature, "confirmed"))
         if tx is not None:
             return tx
-        time.sleep(0.02 * (i + 1))
+        time.sleep(0.005 * (2**i))
     return None
+
+
+def expected_of(agent: Agent, payment: Payment) -> Expected:
+    return Expected(
+        agent.address,
+        payment.payer_signature or "",
+        payment.asset_mint or "",
+        payment.pay_to or "",
+        int(payment.amount_atomic or 0),
+    )
+
+
+def check_on_chain(agent: Agent, expected: Expected, tx_hash: str) -> Verified | None:
+    """The chain's view of ``tx_hash`` checked against what was signed; None if not visible.
+
+    Raises:
+        SignatureInvalid: The chain disagrees with what the agent signed.
+        AgentError: The RPC failed.
+    """
+    tx = _transaction(agent, tx_hash)
+    return None if tx is None else check(tx, expected)
+
+
+def reject(agent: Agent, payment_id: uuid.UUID, exc: SignatureInvalid, tx_hash: str) -> str:
+    payments.mark_failed(
+        agent.session(),
+        payment_id,
+        ErrorCategory.SIGNATURE_INVALID.value,
+        str(exc),
+        details={"payment_hash": tx_hash},
+    )
+    return PaymentStatus.FAILED.value
 
 
 def verify(agent: Agent, payment_id: uuid.UUID) -> str:
@@ -52,36 +86,18 @@ def verify(agent: Agent, payment_id: uuid.UUID) -> str:
     if payment.status is not PaymentStatus.CONFIRMED or not payment.payment_hash:
         return str(payment.status)
     try:
-        tx = _transaction(agent, payment.payment_hash)
-        if tx is None:
-            return str(payment.status)  # not visible yet: reconciliation tries again
-        verified = check(
-            tx,
-            Expected(
-                agent.address,
-                payment.payer_signature or "",
-                payment.asset_mint or "",
-                payment.pay_to or "",
-                int(payment.amount_atomic or 0),
-            ),
-        )
-        level = agent.rpc(lambda c: c.status(payment.payment_hash or "")) or "confirmed"
+        verified = check_on_chain(agent, expected_of(agent, payment), payment.payment_hash)
     except SignatureInvalid as exc:
-        payments.mark_failed(
-            agent.session(),
-            payment_id,
-            ErrorCategory.SIGNATURE_INVALID.value,
-            str(exc),
-            details={"payment_hash": payment.payment_hash},
-        )
-        return PaymentStatus.FAILED.value
+        return reject(agent, payment_id, exc, payment.payment_hash)
     except AgentError:
         return str(payment.status)
+    if verified is None:
+        return str(payment.status)  # not visible yet: reconciliation tries again
     payments.mark_verified(
         agent.session(),
         payment_id,
         verified.metadata,
-        LEVELS.get(level, ConfirmationStatus.CONFIRMED),
+        ConfirmationStatus.CONFIRMED,
         verified.fee_lamports,
     )
     return PaymentStatus.VERIFIED.value

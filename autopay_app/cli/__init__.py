@@ -18,11 +18,20 @@ from autopay_app.errors import AutopayError, ConfigError
 
 def register(app: Flask) -> None:
     """Attach every command group to ``app.cli`` (called by the factory)."""
-    from autopay_app.cli import agent_commands, agents, bench, maintenance, serve, services
+    from autopay_app.cli import agent_commands, agents, bench, demo, maintenance, serve, services
 
-    for command in (*maintenance.COMMANDS, *agent_commands.COMMANDS, agents.agent, bench.bench,
-                    serve.serve):
+    for command in (
+        *maintenance.COMMANDS,
+        *agent_commands.COMMANDS,
+        agents.agent,
+        bench.bench,
+        serve.serve,
+        demo.demo,
+    ):
         app.cli.add_command(command)
+    from autopay_app.cli.monitor import monitor
+
+    app.cli.add_command(monitor)
     for name, command in services.COMMANDS.items():
         app.cli.add_command(command, name)
 

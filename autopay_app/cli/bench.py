@@ -75,4 +75,16 @@ def _report(
         click.echo(f"\nEXPLAIN {f.name}:")
         for line in f.plan[:12]:
             click.echo(f"  {line}")
-bench.add_command(__import__("autopay_app.web.bench", fromlist=["bench"]).dashboard_bench)
+
+
+def _mount() -> None:
+    """The other packages' benchmarks, under ``autopay bench``."""
+    from autopay_app.cli.agent_bench import agent_bench
+    from autopay_app.cli.monitor import prioritizer_bench
+    from autopay_app.web.bench import dashboard_bench
+
+    for command in (agent_bench, dashboard_bench, prioritizer_bench):
+        bench.add_command(command)
+
+
+_mount()

@@ -2,7 +2,8 @@
 
 Binds to AUTOPAY_HOST:AUTOPAY_PORT (127.0.0.1:5000) unless told otherwise.
 When AUTOPAY_ADMIN_PASSWORD is unset it generates one for this run and prints
-it with the API token derived from it. It starts no scheduler.
+it with the API token derived from it. It starts the Phase 3 scheduler, which runs
+its jobs only while this process holds the scheduler's advisory lock.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def ensure_admin_password(app: Flask) -> tuple[str, bool]:
 @click.option("--threads/--no-threads", default=True, show_default=True)
 @with_appcontext
 def serve(host: str | None, port: int | None, threads: bool) -> None:
-    """Serve the dashboard and the JSON API (no scheduler)."""
+    """Serve the dashboard and the JSON API, and run the scheduler (one leader per database)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = context.settings()
     host = host or settings.host
@@ -57,9 +58,14 @@ def serve(host: str | None, port: int | None, threads: bool) -> None:
         click.echo(f"  API token: {api_token(app)}  (Authorization: Bearer <token>)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"  warning: listening on {host}, reachable from other machines", err=True)
+    scheduler = app.extensions.get("autopay_scheduler")
+    if scheduler is not None and scheduler.start():
+        click.echo("  scheduler: started (jobs run while this process holds the leader lock)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         click.echo("stopped")
     finally:
         server.server_close()
+        if scheduler is not None:
+            scheduler.shutdown()

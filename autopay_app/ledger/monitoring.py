@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -143,7 +143,9 @@ def upsert_api(
 def remove_api(session: Session, agent_id: uuid.UUID, url: str) -> bool:
     with session.begin():
         result = session.execute(
-            sa.delete(MonitoredApi).where(MonitoredApi.agent_id == agent_id, MonitoredApi.url == url)
+            sa.delete(MonitoredApi).where(
+                MonitoredApi.agent_id == agent_id, MonitoredApi.url == url
+            )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -176,7 +178,9 @@ def active_agents(session: Session) -> list[Agent]:
     with session.begin():
         return list(
             session.scalars(
-                sa.select(Agent).where(Agent.is_active, Agent.erased_at.is_(None)).order_by(Agent.name)
+                sa.select(Agent)
+                .where(Agent.is_active, Agent.erased_at.is_(None))
+                .order_by(Agent.name)
             )
         )
 
@@ -202,10 +206,13 @@ def stats_query(agent_id: uuid.UUID, cut: datetime, fail_cut: datetime) -> sa.Se
     )
 
 
-def _monitored(session: Session, agent_id: uuid.UUID) -> list[MonitoredApi]:
+def _monitored(session: Session, agent_id: uuid.UUID) -> list[Any]:
+    m = MonitoredApi
     return list(
-        session.scalars(
-            sa.select(MonitoredApi).where(MonitoredApi.agent_id == agent_id, MonitoredApi.enabled)
+        session.execute(
+            sa.select(m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source).where(
+                m.agent_id == agent_id, m.enabled
+            )
         )
     )
 
@@ -233,14 +240,22 @@ def snapshot(
         stats = {u: (last, int(n)) for u, last, n in session.execute(query)}
         apis = [
             ApiState(
-                m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source, *stats.get(m.url, (None, 0))
+                m.url,
+                m.weight,
+                m.price,
+                m.asset,
+                m.ttl_seconds,
+                m.source,
+                *stats.get(m.url, (None, 0)),
             )
             for m in rows
         ]
         settings = session.scalars(
             sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id)
         ).one()
-        policy = session.scalars(sa.select(SpendPolicy).where(SpendPolicy.agent_id == agent_id)).one()
+        policy = session.scalars(
+            sa.select(SpendPolicy).where(SpendPolicy.agent_id == agent_id)
+        ).one()
         snap = Snapshot(
             apis=apis,
             daily_budget=settings.daily_budget,
@@ -348,3 +363,62 @@ def decisions(
         query = query.where(AuditEvent.created_at >= since)
     with session.begin():
         return list(session.scalars(query))
+
+
+# --------------------------------------------------------------------- panel
+def panel(
+    session: Session, agent_id: uuid.UUID, now: datetime | None = None, limit: int = 10
+) -> dict[str, Any]:
+    """The dashboard's Phase 3 panel: monitored APIs and their freshness, plan, decisions."""
+    now = now or datetime.now(UTC)
+    rows = list_apis(session, agent_id)
+    window = max((r.ttl_seconds or 60 for r in rows), default=60) * 4
+    with session.begin():
+        settings = session.scalar(
+            sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id)
+        )
+        query = stats_query(agent_id, now - timedelta(seconds=window), now - timedelta(hours=1))
+        stats = {u: (last, int(n)) for u, last, n in session.execute(query)}
+    apis = []
+    for r in rows:
+        last, failures = stats.get(r.url, (None, 0))
+        age = (now - last).total_seconds() if last else None
+        fresh = bool(r.ttl_seconds and age is not None and age < r.ttl_seconds)
+        apis.append(
+            {
+                "url": r.url,
+                "weight": str(r.weight),
+                "price": None if r.price is None else str(r.price),
+                "asset": r.asset or "USDC",
+                "ttl_seconds": r.ttl_seconds,
+                "source": r.source,
+                "enabled": r.enabled,
+                "last_access": last.isoformat() if last else None,
+                "age_s": None if age is None else round(age, 1),
+                "fresh": fresh,
+                "fresh_until": (last + timedelta(seconds=r.ttl_seconds)).isoformat()
+                if fresh and last and r.ttl_seconds
+                else None,
+                "failures_last_hour": failures,
+            }
+        )
+    recent = [
+        {"at": e.created_at.isoformat(), **(e.details or {})}
+        for e in decisions(session, agent_id, limit)
+    ]
+    return {
+        "agent_id": str(agent_id),
+        "settings": None
+        if settings is None
+        else {
+            "daily_budget": str(settings.daily_budget),
+            "burst_fraction": str(settings.burst_fraction),
+            "max_buys_per_tick": settings.max_buys_per_tick,
+            "pacing_tokens": None
+            if settings.pacing_tokens is None
+            else str(settings.pacing_tokens),
+        },
+        "apis": apis,
+        "next_plan": settings.next_plan if settings else None,
+        "decisions": recent,
+    }

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from autopay_app.models import (
@@ -48,7 +49,7 @@ def mark_signed(
         payment.last_valid_block_height = last_valid_block_height
         payment.payment_identifier = payment_identifier
         payment.status = PaymentStatus.SIGNED
-        session.get_one(ApiRequest, payment.api_request_id).status = RequestStatus.PAID
+        _set_request(session, payment.api_request_id, status=RequestStatus.PAID)
 
 
 def mark_confirmed(
@@ -62,35 +63,73 @@ def mark_confirmed(
     headers: dict[str, Any] | None = None,
     latency_ms: int | None = None,
     accessed: bool = True,
+    verified: tuple[dict[str, Any], int | None] | None = None,
 ) -> None:
-    """The payment settled; with ``accessed`` the request got its data too."""
+    """The payment settled; with ``accessed`` the request got its data too.
+
+    With ``verified`` (the chain's transaction summary and fee, already checked),
+    the payment goes on to VERIFIED in the same transaction: one commit, and the
+    status history still shows CONFIRMED then VERIFIED.
+    """
     with session.begin():
         payment = session.get_one(Payment, payment_id)
         if payment.status in (PaymentStatus.SIGNED, PaymentStatus.INITIATED):
             payment.status = PaymentStatus.CONFIRMED
+        if verified is not None:
+            session.flush()
+            payment.status = PaymentStatus.VERIFIED
+            session.add(
+                TransactionLog(
+                    payment_id=payment_id,
+                    solana_tx_metadata=verified[0],
+                    confirmation_status=ConfirmationStatus.CONFIRMED,
+                    gas_fees=_fee(verified[1]),
+                )
+            )
         payment.payment_hash = payment.payment_hash or payment_hash
         if receipt is not None:
             payment.verification_callback = receipt
-        request = session.get_one(ApiRequest, payment.api_request_id)
         if not accessed:
             return
-        request.status, request.data_accessed = RequestStatus.ACCESSED, data
-        request.http_status = http_status
-        request.response_headers = {**(request.response_headers or {}), str(http_status): headers}
-        request.latency_ms = latency_ms
+        # One UPDATE (no read): the 200's headers join the 402's under their status.
+        _set_request(
+            session,
+            payment.api_request_id,
+            status=RequestStatus.ACCESSED,
+            data_accessed=data,
+            http_status=http_status,
+            latency_ms=latency_ms,
+            response_headers=sa.func.coalesce(
+                ApiRequest.response_headers, sa.text("'{}'::jsonb")
+            ).op("||")(
+                sa.func.jsonb_build_object(str(http_status), sa.cast(headers, postgresql.JSONB))
+            ),
+        )
         session.add(
             AuditEvent(
-                agent_id=request.agent_id,
+                agent_id=payment.agent_id,
                 event_type=AuditEventType.API_ACCESS,
-                related_id=request.id,
+                related_id=payment.api_request_id,
                 details={
-                    "endpoint": request.endpoint,
+                    "endpoint": endpoint_of(session, payment.api_request_id),
                     "http_status": http_status,
                     "payment_hash": payment_hash,
                     "latency_ms": latency_ms,
                 },
             )
         )
+
+
+def _set_request(session: Session, request_id: uuid.UUID, **values: Any) -> None:
+    session.execute(sa.update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
+
+
+def endpoint_of(session: Session, request_id: uuid.UUID) -> str | None:
+    return session.scalar(sa.select(ApiRequest.endpoint).where(ApiRequest.id == request_id))
+
+
+def _fee(lamports: int | None) -> Decimal | None:
+    return Decimal(lamports) if lamports is not None else None
 
 
 def add_log(

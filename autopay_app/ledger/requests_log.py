@@ -63,11 +63,16 @@ def record_402(
     session: Session, request_id: uuid.UUID, document: dict[str, Any], headers: dict[str, Any]
 ) -> None:
     with session.begin():
-        request = session.get_one(ApiRequest, request_id)
-        request.http_status = 402
-        request.x402_instructions = document
-        request.response_headers = {"402": headers}
-        request.status = RequestStatus.PAYMENT_REQUIRED
+        session.execute(
+            sa.update(ApiRequest)
+            .where(ApiRequest.id == request_id)
+            .values(
+                http_status=402,
+                x402_instructions=document,
+                response_headers={"402": headers},
+                status=RequestStatus.PAYMENT_REQUIRED,
+            )
+        )
 
 
 def record_free_access(

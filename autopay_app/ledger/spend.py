@@ -30,20 +30,36 @@ class Reservation:
     spent_day: Decimal
 
 
-def spent_since(
-    session: Session, agent_id: uuid.UUID, hours: int, endpoint: str | None = None
-) -> Decimal:
-    """What the agent committed (every payment not FAILED) in the last ``hours``."""
-    query = sa.select(sa.func.coalesce(sa.func.sum(Payment.amount), 0)).where(
+def _windows(
+    session: Session, agent_id: uuid.UUID, endpoint: str | None = None
+) -> tuple[Decimal, Decimal]:
+    """What the agent committed (every payment not FAILED) in the last hour and day."""
+    hour = sa.func.now() - sa.text("interval '1 hour'")
+    day = sa.func.now() - sa.text("interval '1 day'")
+    query = sa.select(
+        sa.func.coalesce(sa.func.sum(Payment.amount).filter(Payment.created_at > hour), 0),
+        sa.func.coalesce(sa.func.sum(Payment.amount), 0),
+    ).where(
         Payment.agent_id == agent_id,
         Payment.status != PaymentStatus.FAILED,
-        Payment.created_at > sa.func.now() - sa.func.make_interval(0, 0, 0, 0, hours),
+        Payment.created_at > day,
     )
     if endpoint is not None:
         query = query.join(ApiRequest, ApiRequest.id == Payment.api_request_id).where(
             ApiRequest.endpoint == endpoint
         )
-    return Decimal(session.scalar(query) or 0)
+    spent_hour, spent_day = session.execute(query).one()
+    return Decimal(spent_hour), Decimal(spent_day)
+
+
+def spent_since(
+    session: Session, agent_id: uuid.UUID, hours: int, endpoint: str | None = None
+) -> Decimal:
+    """What the agent committed in the last ``hours`` (1 or 24)."""
+    if hours not in (1, 24):
+        raise ValueError("spend windows are 1 and 24 hours")
+    spent_hour, spent_day = _windows(session, agent_id, endpoint)
+    return spent_hour if hours == 1 else spent_day
 
 
 def _check(
@@ -95,10 +111,11 @@ def reserve(
         policy = session.scalar(sa.select(SpendPolicy).where(SpendPolicy.agent_id == agent_id))
         if policy is None:
             raise CapExceeded("the agent has no spend policy")
-        hour, day = spent_since(session, agent_id, 1), spent_since(session, agent_id, 24)
-        per_api = endpoint in (policy.api_caps or {})
-        api_hour = spent_since(session, agent_id, 1, endpoint) if per_api else None
-        api_day = spent_since(session, agent_id, 24, endpoint) if per_api else None
+        hour, day = _windows(session, agent_id)
+        api_hour: Decimal | None = None
+        api_day: Decimal | None = None
+        if endpoint in (policy.api_caps or {}):
+            api_hour, api_day = _windows(session, agent_id, endpoint)
         _check(policy, amount, hour, day, api_hour, api_day, endpoint)
         payment = Payment(
             api_request_id=request_id,

@@ -68,7 +68,9 @@ def _jobs(env: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
-def parse_monitored(raw: str, name: str = "AUTOPAY_MONITORED_APIS") -> tuple[tuple[str, Decimal], ...]:
+def parse_monitored(
+    raw: str, name: str = "AUTOPAY_MONITORED_APIS"
+) -> tuple[tuple[str, Decimal], ...]:
     """Parse ``url=weight`` pairs (weight optional, default 1)."""
     out = []
     for item in raw.replace(",", " ").split():

@@ -1,0 +1,154 @@
+"""``autopay bench agent``: the agent against the SDK's bare client, in the same run.
+
+Both pay the same endpoint of the same mock API through the same harness and
+facilitator (fresh processes, slots as fast as possible), sequentially and with
+4 and 8 concurrent workers. The agent does everything it always does (ledger
+rows, policy, balance guard, write-ahead, on-chain verification); the bare SDK
+client only pays. The ratio of their p50 latencies is the agent's overhead.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from solders.keypair import Keypair
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from autopay_app.cli import context
+from autopay_app.ledger import databases, policies
+
+PATH = "/api/market-feed?symbols=SOL"
+
+
+@dataclass(frozen=True)
+class Figure:
+    who: str
+    workers: int
+    latencies_ms: list[float]
+    seconds: float
+
+    def pct(self, q: int) -> float:
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(round(q / 100 * (len(data) - 1))))]
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds
+
+
+def _timed(fn: Callable[[], bool], n: int, workers: int, who: str) -> Figure:
+    def one(_: int) -> float:
+        start = time.perf_counter()
+        if not fn():
+            raise click.ClickException(f"{who}: a paid request failed during the benchmark")
+        return (time.perf_counter() - start) * 1000
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        latencies = list(pool.map(one, range(n)))
+    return Figure(who, workers, latencies, time.perf_counter() - start)
+
+
+def _print(figures: list[Figure]) -> None:
+    click.echo(f"\n{'client':<10}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for f in figures:
+        click.echo(
+            f"{f.who:<10}{f.workers:>8}{f.rate:>9.1f}{f.pct(50):>9.1f}{f.pct(95):>9.1f}"
+            f"{f.pct(99):>9.1f}"
+        )
+    for workers in sorted({f.workers for f in figures}):
+        a, b = (
+            next(f for f in figures if f.who == w and f.workers == workers)
+            for w in ("agent", "bare SDK")
+        )
+        label = "" if workers == 1 else f", {workers} workers"
+        click.echo(f"ratio (agent/bare SDK, p50{label}): {a.pct(50) / b.pct(50):.2f}")
+
+
+def _agent(cfg, url: str, h, api, tmp: Path):  # type: ignore[no-untyped-def]
+    from autopay_app.agent import Agent
+
+    settings = replace(
+        cfg,
+        home=tmp,
+        solana_rpc_url=h.rpc_url,
+        facilitator_url=h.facilitator_url,
+        premium_api_url=api.url,
+        cash_mint=h.cash_mint,
+        keypair_path=tmp / "bench-agent.json",
+        agent_name=None,
+    )
+    agent = Agent(settings, create_engine(url, pool_size=12), http_timeout=10)
+    policies.update(
+        agent.session(),
+        agent.agent_id,
+        per_request_cap=1,
+        hourly_cap=10**6,
+        daily_cap=10**6,
+        allowed_assets=["USDC"],
+    )
+    return agent
+
+
+@click.command("agent")
+@click.option("--requests", "n", default=200, show_default=True, type=click.IntRange(10))
+@click.option("--workers", "worker_counts", default="1,4,8", show_default=True)
+@with_appcontext
+def agent_bench(n: int, worker_counts: str) -> None:
+    """N paid fetches by the agent and by the bare SDK client; p50/p95/p99 and the ratio."""
+    from autopay_app.agent.gateway import bare_sdk_session
+    from harness.testing import run_harness
+    from mock_premium_api.testing import run_mock_api
+
+    base = context.database_url()
+    name = f"{make_url(base).database}_agent_bench"
+    url = databases.create_database(base, name)
+    figures: list[Figure] = []
+    try:
+        databases.migrate(url)
+        with (
+            tempfile.TemporaryDirectory() as tmpdir,
+            run_harness(Path(tmpdir) / "h", slot_ms=0) as h,
+            run_mock_api(
+                facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint
+            ) as api,
+        ):
+            tmp = Path(tmpdir)
+            agent = _agent(context.settings(), url, h, api, tmp)
+            bare_key = Keypair()
+            bare = bare_sdk_session(bare_key, h.rpc_url)
+            h.fund(api.pay_to, usdc=0, cash=0)
+            total = n * len(worker_counts.split(",")) * 0.05 + 10
+            h.fund(agent.address, usdc=total, cash=1)
+            h.fund(str(bare_key.pubkey()), usdc=total, cash=1)
+            target = api.url + PATH
+            agent.fetch(target), bare.get(target, timeout=30)  # warm both up
+            for workers in (int(w) for w in worker_counts.split(",")):
+                click.echo(f"{workers} worker(s): {n} paid requests each ...", err=True)
+                figures.append(
+                    _timed(lambda: agent.fetch(target).status == "ACCESSED", n, workers, "agent")
+                )
+                figures.append(
+                    _timed(
+                        lambda: bare.get(target, timeout=30).status_code == 200,
+                        n,
+                        workers,
+                        "bare SDK",
+                    )
+                )
+            agent.close()
+            bare.close()
+    finally:
+        databases.drop_database(base, name)
+    _print(figures)
+    verified = statistics.mean(f.rate for f in figures if f.who == "agent")
+    click.echo(f"(agent mean throughput over the runs: {verified:.1f} req/s)")

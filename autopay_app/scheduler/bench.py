@@ -1,0 +1,188 @@
+"""Prioritizer benchmark: decision time for 10, 100 and 1,000 monitored APIs.
+
+Runs in a database the caller provides (the CLI makes a scratch one): one
+PHASE3 agent monitors up to 1,000 APIs; ``api_requests`` holds ``requests``
+rows (default 1,000,000) over 30 days for it and four other agents. A
+decision is the tick without the purchases: the snapshot read (the indexed
+staleness statement and the small reads), scoring and ranking. The baseline
+is the same decision with index scans disabled, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from autopay_app.ledger import monitoring
+from autopay_app.models import Agent, AutonomyLevel, SpendPolicy, WalletBalance
+from autopay_app.scheduler import prioritizer
+from autopay_app.scheduler.tick import budget_for, candidates, window_for
+
+SIZES = (10, 100, 1000)
+BASE = "http://127.0.0.1:8402/api/bench/"
+NO_INDEX = "-c enable_indexscan=off -c enable_bitmapscan=off -c enable_indexonlyscan=off"
+
+
+@dataclass
+class Figure:
+    apis: int
+    p50_ms: float
+    p95_ms: float
+    baseline_p50_ms: float
+    write_ms: float
+    bought: int
+    plan: list[str] = field(default_factory=list)
+
+    @property
+    def uses_index(self) -> bool:
+        return any("ix_api_requests_agent_id_status_created_at" in line for line in self.plan)
+
+
+def setup(engine: sa.Engine, apis: int = max(SIZES)) -> uuid.UUID:
+    """One PHASE3 agent, four others, ``apis`` monitored APIs, policy, settings, balance."""
+    with Session(engine) as s, s.begin():
+        ids = []
+        for n in range(5):
+            agent = Agent(
+                name=f"bench-{n}",
+                wallet_address=f"Bench{n}".ljust(44, "1"),
+                autonomy_level=AutonomyLevel.PHASE3,
+            )
+            s.add(agent)
+            s.flush()
+            ids.append(agent.id)
+        s.add(SpendPolicy(agent_id=ids[0], per_request_cap=Decimal(1), hourly_cap=Decimal(100)))
+        s.add(
+            WalletBalance(
+                agent_id=ids[0],
+                wallet_address="Bench0".ljust(44, "1"),
+                balance_usdc=Decimal(1000),
+                balance_cash=Decimal(1000),
+                threshold=Decimal("0.01"),
+                last_checked=datetime.now(UTC),
+            )
+        )
+    monitoring.ensure_settings(Session(engine), ids[0], Decimal(100), Decimal("0.05"), 5)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO monitored_apis (agent_id, url, weight, price, ttl_seconds, source) "
+                "SELECT :a, :base || i, 1 + (i % 7), 0.001 * (1 + i % 50), 15 + (i % 40) * 15, "
+                "'config' FROM generate_series(0, :n - 1) AS i"
+            ),
+            {"a": ids[0], "base": BASE, "n": apis},
+        )
+    return ids[0]
+
+
+def fill_requests(engine: sa.Engine, total: int, progress: Callable[[int], None]) -> None:
+    """``total`` requests over 30 days: 80 % the bench agent's, a status mix, 1,200 URLs."""
+    with engine.connect() as conn:
+        agents = [r[0] for r in conn.execute(sa.text("SELECT id FROM agents ORDER BY name"))]
+    batch = 100_000
+    for start in range(0, total, batch):
+        n = min(batch, total - start)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO api_requests (agent_id, endpoint, url, api_type, status, "
+                    "http_status, created_at) SELECT "
+                    "CASE WHEN random() < 0.8 THEN CAST(:a0 AS uuid) ELSE "
+                    "(CAST(:others AS uuid[]))[1 + floor(random() * 4)::int] END, "
+                    "'/api/bench/' || (i % 1200), :base || (i % 1200), 'MARKET_DATA', "
+                    "(ARRAY['ACCESSED','ACCESSED','ACCESSED','FAILED','PAID','PENDING'])"
+                    "[1 + floor(random() * 6)::int]::request_status, 200, "
+                    "now() - random() * interval '30 days' "
+                    "FROM generate_series(1, :n) AS i"
+                ),
+                {"a0": agents[0], "others": agents[1:], "base": BASE, "n": n},
+            )
+        progress(n)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE api_requests"))
+
+
+def _enable(engine: sa.Engine, agent_id: uuid.UUID, apis: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE monitored_apis SET enabled = "
+                "(CAST(substring(url from '[0-9]+$') AS int) < :n) WHERE agent_id = :a"
+            ),
+            {"n": apis, "a": agent_id},
+        )
+
+
+def decide_once(engine: sa.Engine, agent_id: uuid.UUID, now: datetime) -> list:  # type: ignore[type-arg]
+    """One decision: snapshot, candidates, budget, ranking (no purchase)."""
+    snap = monitoring.snapshot(Session(engine), agent_id, now, window_for=window_for)
+    cands = candidates(snap, lambda url: None)
+    return prioritizer.decide(cands, budget_for(snap, cands, now), now)
+
+
+def _time(fn: Callable[[], object], rounds: int) -> list[float]:
+    fn()  # warm caches and plans
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def measure(
+    engine: sa.Engine, baseline: sa.Engine, agent_id: uuid.UUID, rounds: int = 20
+) -> list[Figure]:
+    """p50/p95 per size, the no-index baseline's p50, and the time to write the decisions."""
+    figures = []
+    now = datetime.now(UTC)
+    for size in SIZES:
+        _enable(engine, agent_id, size)
+        times = _time(lambda: decide_once(engine, agent_id, now), rounds)
+        base = _time(lambda: decide_once(baseline, agent_id, now), max(3, rounds // 4))
+        decided = decide_once(engine, agent_id, now)
+        t0 = time.perf_counter()
+        monitoring.record_tick(
+            Session(engine),
+            agent_id,
+            [d.details() for d in decided],
+            tokens=Decimal(0),
+            at=now,
+            plan=prioritizer.plan(decided, budget_for_plan(), now, Decimal(0)),
+        )
+        write_ms = (time.perf_counter() - t0) * 1000
+        with engine.begin() as conn:  # a full bucket again for the next size
+            conn.execute(sa.text("UPDATE monitor_settings SET pacing_tokens = NULL"))
+        figures.append(
+            Figure(
+                apis=size,
+                p50_ms=statistics.median(times),
+                p95_ms=statistics.quantiles(times, n=20)[-1],
+                baseline_p50_ms=statistics.median(base),
+                write_ms=write_ms,
+                bought=sum(d.action == prioritizer.BUY for d in decided),
+                plan=explain(engine, agent_id, now),
+            )
+        )
+    return figures
+
+
+def budget_for_plan() -> prioritizer.Budget:
+    return prioritizer.Budget(Decimal(0), Decimal(0), Decimal(0), Decimal(0), {}, Decimal(0))
+
+
+def explain(engine: sa.Engine, agent_id: uuid.UUID, now: datetime) -> list[str]:
+    """EXPLAIN of the staleness statement (shows the index it rides)."""
+    query = monitoring.stats_query(agent_id, now - timedelta(hours=2), now - timedelta(hours=1))
+    compiled = query.compile(engine, compile_kwargs={"render_postcompile": True})
+    params = {k: str(v) if isinstance(v, str) else v for k, v in compiled.params.items()}
+    with engine.connect() as conn:
+        return [r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}", params)]

@@ -1,0 +1,164 @@
+"""The scheduler's jobs. Each takes the app and the config and returns a JSON outcome.
+
+Per-agent failures do not stop a job: they are collected under ``errors`` and
+the run is recorded as ERROR with them (see :mod:`autopay_app.scheduler.core`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from autopay_app.ledger import backup as backups
+from autopay_app.ledger import balances, monitoring, partitions, policies
+from autopay_app.models import AutonomyLevel
+from autopay_app.scheduler.config import SchedulerConfig
+
+if TYPE_CHECKING:
+    from autopay_app.agent import Agent
+
+Job = Callable[[Flask, SchedulerConfig], dict[str, Any]]
+
+
+def _session() -> Session:
+    from autopay_app.extensions import db
+
+    return Session(db.engine, expire_on_commit=False)
+
+
+def running_agents(app: Flask) -> dict[str, Agent]:
+    """The agents this process holds keypairs for (the app's own agent first)."""
+    from autopay_app.agent.runtime import default_agent
+
+    default_agent()
+    registry: dict[str, Agent] = app.extensions.get("autopay_agents", {})
+    return {a.name: a for key, a in registry.items() if key != "__default__"}
+
+
+def _amounts(row: Any) -> dict[str, Decimal]:
+    if row is None:
+        return {}
+    return {"SOL": row.balance_sol, "USDC": row.balance_usdc, "CASH": row.balance_cash}
+
+
+def _read(agent_row: Any, runner: Agent | None, reader: Agent) -> balances.BalanceRead:
+    if runner is not None:
+        return runner.guard.refresh()  # pauses / resumes with LOW_BALANCE events
+    read = reader.rpc(lambda c: c.balances(agent_row.wallet_address))
+    row = balances.BalanceRead(read.sol, read.usdc, read.cash)
+    assets = policies.get_or_create(_session(), agent_row.id).allowed_assets
+    low = [a for a in assets if row.of(a) < agent_row.balance_threshold]
+    balances.record(
+        _session(), agent_row.id, agent_row.wallet_address, row, agent_row.balance_threshold, low
+    )
+    return row
+
+
+def balance_monitor(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    """Read SOL/USDC/CASH of every active agent; record them; notice top-ups."""
+    runners = running_agents(app)
+    reader = next(iter(runners.values()))
+    out: dict[str, Any] = {"agents": {}, "errors": []}
+    for row in monitoring.active_agents(_session()):
+        before = _amounts(balances.latest(_session(), row.id))
+        try:
+            read = _read(row, runners.get(row.name), reader)
+        except Exception as exc:  # one agent's dead RPC must not stop the others
+            out["errors"].append(f"{row.name}: {exc}")
+            continue
+        after = {"SOL": read.sol, "USDC": read.usdc, "CASH": read.cash}
+        grew = {a: str(v) for a, v in after.items() if before and v > before.get(a, v)}
+        if grew:
+            previous = {a: str(before[a]) for a in grew}
+            monitoring.record_top_up(_session(), row.id, previous, grew)
+        out["agents"][row.name] = {a: str(v) for a, v in after.items()} | (
+            {"top_up": sorted(grew)} if grew else {}
+        )
+    return out
+
+
+def prioritizer_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    """One tick for every running agent at PHASE3."""
+    from autopay_app.scheduler.tick import tick
+
+    out: dict[str, Any] = {"agents": {}, "errors": []}
+    for name, agent in running_agents(app).items():
+        try:
+            if agent.level() is not AutonomyLevel.PHASE3:
+                continue
+            result = tick(agent, cfg)
+        except Exception as exc:
+            out["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        out["agents"][name] = {
+            "bought": [d.url for d in result.bought],
+            "decisions": len(result.decisions),
+            "tokens_left": str(result.tokens_left),
+        }
+    return out
+
+
+def settle_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    """Reconcile stuck SIGNED payments (and unfinished requests), upgrade finalized, expire."""
+    from autopay_app.agent import interactive
+
+    out: dict[str, Any] = {"agents": {}, "errors": []}
+    for name, agent in running_agents(app).items():
+        try:
+            counts = agent.reconcile(cfg.reconcile_after_s)
+            counts["approvals_expired"] = interactive.expire(agent)
+        except Exception as exc:
+            out["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        out["agents"][name] = counts
+    return out
+
+
+def partitions_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    return {"created": partitions.create_upcoming(_session(), 3)}
+
+
+def retention_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    days = app.config["AUTOPAY_SETTINGS"].retention_days
+    result = partitions.apply_retention(_session(), days)
+    return {"days": result.days, "dropped": result.dropped}
+
+
+def database_url(app: Flask) -> str:
+    """The ledger's URL for pg_dump (the embedded server's when it is used)."""
+    from autopay_app.extensions import db
+
+    settings = app.config["AUTOPAY_SETTINGS"]
+    if settings.embedded_database and not app.config.get("AUTOPAY_EXTERNAL_DB"):
+        from autopay_app.embedded_db import ensure_database
+
+        return ensure_database(settings.home)
+    return str(db.engine.url.render_as_string(hide_password=False))
+
+
+def backup_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    """The daily ``autopay backup``: a rotated pg_dump (uploaded when S3 is configured)."""
+    settings = app.config["AUTOPAY_SETTINGS"]
+    result = backups.backup(
+        database_url(app),
+        settings.backup_dir,
+        keep=settings.backup_keep,
+        bucket=settings.backup_s3_bucket,
+        endpoint=settings.backup_s3_endpoint,
+    )
+    return {"path": str(result.path), "size": result.size, "uploaded_to": result.uploaded_to}
+
+
+#: name -> (function, the config attribute giving its period in seconds)
+JOBS: dict[str, tuple[Job, str]] = {
+    "balances": (balance_monitor, "monitor_interval_s"),
+    "prioritizer": (prioritizer_job, "tick_s"),
+    "settle": (settle_job, "maintenance_interval_s"),
+    "partitions": (partitions_job, "housekeeping_interval_s"),
+    "retention": (retention_job, "housekeeping_interval_s"),
+    "backup": (backup_job, "housekeeping_interval_s"),
+}

@@ -1,0 +1,178 @@
+"""One prioritizer tick for one agent: gather, score, buy the chosen, record every decision.
+
+The job around it is thin: :func:`tick` reads the situation with
+:func:`autopay_app.ledger.monitoring.snapshot` (one indexed statement over
+``api_requests`` plus small reads), fills prices and TTLs the monitor entries
+leave open from the seller's catalog, refills the pacing bucket, lets
+:func:`autopay_app.scheduler.prioritizer.decide` rank, calls ``agent.fetch``
+for each BUY and writes one AGENT_DECISION audit event per API.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from autopay_app.ledger import monitoring
+from autopay_app.scheduler import pacing, prioritizer
+from autopay_app.scheduler.config import SchedulerConfig
+from autopay_app.scheduler.prioritizer import BUY, Budget, Candidate, Decision
+
+if TYPE_CHECKING:
+    from autopay_app.agent import Agent
+
+DEFAULT_TTL_S = 60
+FAILED = "FAILED"
+
+
+@dataclass
+class TickResult:
+    """What one tick decided and bought."""
+
+    agent: str
+    at: datetime
+    decisions: list[Decision]
+    tokens_left: Decimal
+    plan: dict[str, Any] | None
+
+    @property
+    def bought(self) -> list[Decision]:
+        return [d for d in self.decisions if d.action == BUY]
+
+    def details(self) -> list[dict[str, Any]]:
+        return [d.details() for d in self.decisions]
+
+
+def window_for(rows: list[Any]) -> float:
+    """How far back staleness matters: urgency stops growing after STALE_CAP TTLs."""
+    longest = max((r.ttl_seconds or DEFAULT_TTL_S for r in rows), default=DEFAULT_TTL_S)
+    return prioritizer.STALE_CAP * longest
+
+
+def ensure_monitored(agent: Agent, cfg: SchedulerConfig) -> None:
+    """Settings row with the configured budget; configured APIs; else the seller's catalog."""
+    session = agent.session()
+    monitoring.ensure_settings(
+        session, agent.agent_id, cfg.daily_budget, cfg.pacing_burst, cfg.max_buys_per_tick
+    )
+    for url, weight in cfg.monitored:
+        monitoring.upsert_api(
+            session, agent.agent_id, url, weight=weight, source="config", replace=False
+        )
+    if not cfg.monitored and not monitoring.list_apis(session, agent.agent_id):
+        import_catalog(agent, agent.settings.premium_api_url)
+
+
+def import_catalog(agent: Agent, base_url: str, weight: Decimal = Decimal(1)) -> int:
+    """Monitor every item of the seller's catalog at ``base_url``; returns how many were new."""
+    added = 0
+    for item in agent.catalog.entries(base_url.rstrip("/")):
+        url = str(item.get("resource") or base_url.rstrip("/") + str(item.get("path", "")))
+        price, ttl = listed(item, "USDC")
+        added += monitoring.upsert_api(
+            agent.session(),
+            agent.agent_id,
+            url,
+            weight=weight,
+            price=price,
+            ttl_seconds=ttl,
+            source="catalog",
+            replace=False,
+        )
+    return added
+
+
+def listed(item: dict[str, Any], asset: str) -> tuple[Decimal | None, int | None]:
+    """Price in ``asset`` and TTL of a catalog item (None when it lists none)."""
+    price = (item.get("prices") or {}).get(asset)
+    ttl = item.get("ttl_seconds")
+    try:
+        return (Decimal(str(price)) if price else None), (int(ttl) if ttl else None)
+    except (ArithmeticError, ValueError):
+        return None, None
+
+
+def _asset(row: monitoring.ApiState, allowed: list[str]) -> str:
+    if row.asset:
+        return row.asset
+    return "USDC" if "USDC" in allowed or not allowed else allowed[0]
+
+
+def candidates(
+    snap: monitoring.Snapshot, lookup: Callable[[str], dict[str, Any] | None]
+) -> list[Candidate]:
+    """Monitor entries as candidates; ``lookup(url)`` (the catalog) fills a missing price/TTL."""
+    out = []
+    for row in snap.apis:
+        asset = _asset(row, snap.allowed_assets)
+        price, ttl = row.price, row.ttl_seconds
+        if price is None or ttl is None:
+            catalog_price, catalog_ttl = listed(lookup(row.url) or {}, asset)
+            price = price if price is not None else catalog_price
+            ttl = ttl or catalog_ttl or DEFAULT_TTL_S
+        c = Candidate(row.url, row.weight, price, asset, ttl, row.last_access, row.failures)
+        out.append(Candidate(**{**c.__dict__, "breaker": snap.breakers.get(c.seller, "CLOSED")}))
+    return out
+
+
+def budget_for(snap: monitoring.Snapshot, cands: list[Candidate], now: datetime) -> Budget:
+    """The tick's allowance: pacing bucket, hourly cap left, daily budget left, the wallet."""
+    dearest = max((c.price for c in cands if c.price is not None), default=Decimal(0))
+    cap = pacing.capacity(snap.daily_budget, snap.burst_fraction, dearest)
+    tokens = pacing.refill(snap.pacing_tokens, snap.pacing_at, now, snap.daily_budget, cap)
+    return Budget(
+        tokens=tokens,
+        hour_left=snap.hourly_cap - snap.spent_hour,
+        day_left=min(snap.daily_cap, snap.daily_budget) - snap.spent_day,
+        per_request_cap=snap.per_request_cap,
+        balances=snap.balances,
+        threshold=snap.threshold,
+        paused=snap.paused,
+        max_buys=snap.max_buys_per_tick,
+        daily_budget=snap.daily_budget,
+    )
+
+
+def _buy(agent: Agent, d: Decision, drift: Decimal) -> Decimal:
+    """Fetch ``d.url``; returns what it cost (nothing when no money moved)."""
+    assert d.price is not None
+    result = agent.fetch(d.url, max_amount=d.price * (1 + drift), asset=d.asset)
+    d.extra |= {"request_id": result.request_id, "outcome": result.status}
+    if result.amount is not None:
+        d.extra["paid"] = format(result.amount.normalize(), "f")
+    if result.payment_hash:
+        d.extra["payment_hash"] = result.payment_hash
+    if result.status != "ACCESSED":
+        d.action = FAILED
+        d.extra |= {"error": (result.error or "")[:500], "category": result.category}
+        return result.amount if result.payment_hash and result.amount else Decimal(0)
+    return result.amount or d.price
+
+
+def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> TickResult:
+    """Decide and buy for ``agent`` once; ``now`` is injectable for tests."""
+    now = now or datetime.now(UTC)
+    ensure_monitored(agent, cfg)
+    snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
+    if not snap.balances:
+        agent.guard.refresh()  # first tick before any balance read
+        snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
+    cands = candidates(snap, agent.catalog.entry)
+    budget = budget_for(snap, cands, now)
+    decisions = prioritizer.decide(cands, budget, now)
+    drift = agent.policy().max_quote_drift
+    spent = sum((_buy(agent, d, drift) for d in decisions if d.action == BUY), Decimal(0))
+    tokens_left = max(budget.tokens - spent, Decimal(0))
+    plan = prioritizer.plan(decisions, budget, now, tokens_left)
+    tick_id = str(uuid.uuid4())
+    rows = [d.details() | {"tick": tick_id, "tick_at": now.isoformat()} for d in decisions]
+    for row, d in zip(rows, decisions, strict=True):
+        row["request_id"] = d.extra.get("request_id")
+    monitoring.record_tick(
+        agent.session(), agent.agent_id, rows, tokens=tokens_left, at=now, plan=plan
+    )
+    return TickResult(agent.name, now, decisions, tokens_left, plan)
