@@ -24,6 +24,7 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | AUTOPAY_AGENT_NAME | agent-<first 8 of the public key> | the agent's ledger name |
 | AUTOPAY_RETRY_BASE_S | 1.0 | retry backoff base: base, 2 base, 4 base (+ jitter) |
 | AUTOPAY_HTTP_TIMEOUT_S | 10 | timeout of each call to a seller or the RPC |
+| AUTOPAY_API_TOKEN | derived from AUTOPAY_ADMIN_PASSWORD | bearer token of the JSON API |
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Settings:
     usdc_mint: str = DEVNET_USDC_MINT
     cash_mint: str = LOCAL_CASH_MINT
     agent_name: str | None = None
+    api_token: str | None = None
     retry_base_s: float = 1.0
     http_timeout_s: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
@@ -183,6 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         usdc_mint=_address(env, "USDC_MINT", DEVNET_USDC_MINT),
         cash_mint=_address(env, "CASH_MINT", LOCAL_CASH_MINT),
         agent_name=(env.get("AUTOPAY_AGENT_NAME") or "").strip()[:100] or None,
+        api_token=env.get("AUTOPAY_API_TOKEN") or None,
         retry_base_s=_float(env, "AUTOPAY_RETRY_BASE_S", 1.0, 0.0, 60.0),
         http_timeout_s=_float(env, "AUTOPAY_HTTP_TIMEOUT_S", 10.0, 0.1, 300.0),
     )

@@ -111,9 +111,19 @@ def resume(agent: Agent, request_id: uuid.UUID) -> FetchResult:
         flow.choice = Choice(offer, row.currency, to_tokens(offer.amount_atomic))
         agent.guard.ensure_funds(row.currency, flow.choice.amount)
         flow.reserve_and_sign()
-        return flow.deliver()
+        result = flow.deliver()
     except AgentError as exc:
         return agent._failed(flow, exc)
+    _record_balance(agent)
+    return result
+
+
+def _record_balance(agent: Agent) -> None:
+    """The person watching sees the balance after paying (best effort: the RPC may be down)."""
+    try:
+        agent.guard.refresh()
+    except AgentError:
+        pass
 
 
 def _json_bytes(document: object) -> bytes:

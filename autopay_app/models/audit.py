@@ -35,6 +35,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
         ),
         sa.Index("ix_audit_events_details_fts", sa.text(DETAILS_TSVECTOR), postgresql_using="gin"),
         sa.Index("ix_audit_events_related_id", "related_id"),
+        sa.Index("ix_audit_events_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
         {"postgresql_partition_by": "RANGE (created_at)"},
     )
 

@@ -34,6 +34,7 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         sa.Index("ix_payments_agent_id_currency_created_at", "agent_id", "currency", "created_at"),
         sa.Index("ix_payments_status_created_at", "status", "created_at"),
+        sa.Index("ix_payments_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 

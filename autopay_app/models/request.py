@@ -27,6 +27,7 @@ class ApiRequest(db.Model):  # type: ignore[name-defined,misc]
         sa.Index("ix_api_requests_agent_id_endpoint", "agent_id", "endpoint"),
         sa.Index("ix_api_requests_agent_id_status_created_at", "agent_id", "status", "created_at"),
         sa.Index("ix_api_requests_x402_instructions", "x402_instructions", postgresql_using="gin"),
+        sa.Index("ix_api_requests_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
