@@ -117,6 +117,56 @@ def run_requests(agent: Any, items: list[dict[str, Any]], count: int, workers: i
     return summary
 
 
+#: Phase 3 demo weights: how much the agent values each kind of data.
+WEIGHTS = {
+    "/api/arbitrage-signals": "3",
+    "/api/market-feed": "2",
+    "/api/knowledge/insights": "1.5",
+    "/api/knowledge/sentiment": "1",
+}
+
+
+def run_phase3(
+    app: Flask, agent: Any, api_url: str, items: list[dict[str, Any]], minutes: float, tick_s: float
+) -> None:
+    """Put the agent at PHASE3 over the catalog and let the prioritizer decide for a while."""
+    from dataclasses import replace
+
+    from autopay_app.ledger import agents as agent_rows
+    from autopay_app.ledger import monitoring
+    from autopay_app.models import AutonomyLevel
+    from autopay_app.scheduler import config as scheduler_config
+    from autopay_app.scheduler.autonomy import describe, run_autonomously
+    from autopay_app.scheduler.tick import import_catalog
+
+    agent_rows.set_autonomy(
+        agent.session(), agent.agent_id, AutonomyLevel.PHASE3, "autopay demo --phase 3"
+    )
+    import_catalog(agent, api_url)
+    for item in items:
+        weight = WEIGHTS.get(str(item.get("path")))
+        if weight:
+            monitoring.upsert_api(
+                agent.session(), agent.agent_id, str(item["resource"]), weight=Decimal(weight)
+            )
+    cfg = replace(scheduler_config.load(), tick_s=tick_s)
+    click.echo(
+        f"Phase 3: the agent decides on its own for {minutes:g} min, a tick every {tick_s:g} s ..."
+    )
+
+    def progress(result: Any) -> None:
+        bought = ", ".join(d.details()["api"].rsplit("/", 1)[-1] for d in result.bought)
+        click.echo(
+            f"  {result.at:%H:%M:%S} tick: {len(result.bought)} bought"
+            f"{' (' + bought + ')' if bought else ''}, "
+            f"{len(result.decisions) - len(result.bought)} skipped, "
+            f"budget left {result.tokens_left:.4f}"
+        )
+
+    decisions = run_autonomously(app, agent, minutes=minutes, progress=progress, cfg=cfg)
+    click.echo("\n" + describe(decisions))
+
+
 def serve_dashboard(app: Flask, host: str, port: int) -> Any:
     server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -126,16 +176,17 @@ def serve_dashboard(app: Flask, host: str, port: int) -> Any:
 @click.command("demo")
 @click.option("--requests", "count", default=20, show_default=True, type=click.IntRange(0))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 32))
-@click.option(
-    "--phase",
-    type=click.Choice(["1"]),
-    default="1",
-    show_default=True,
-    help="Autonomy level to demonstrate.",
-)
+@click.option("--phase", type=click.Choice(["1", "3"]), default="1", show_default=True,
+              help="1: COUNT requests over the catalog; 3: the agent decides for --minutes.")
+@click.option("--minutes", default=1.0, show_default=True, type=click.FloatRange(0.05, 1440),
+              help="Phase 3: how long the agent runs on its own.")
+@click.option("--tick", default=5.0, show_default=True, type=click.FloatRange(0.05, 3600),
+              help="Phase 3: seconds between the prioritizer's decisions.")
 @click.option("--exit", "exit_after", is_flag=True, help="Exit after the run (no dashboard).")
 @with_appcontext
-def demo(count: int, workers: int, phase: str, exit_after: bool) -> None:
+def demo(
+    count: int, workers: int, phase: str, minutes: float, tick: float, exit_after: bool
+) -> None:
     """Start everything, let the agent buy COUNT resources, and serve the dashboard."""
     from autopay_app.agent.runtime import default_agent
 
@@ -153,8 +204,11 @@ def demo(count: int, workers: int, phase: str, exit_after: bool) -> None:
         agent = default_agent()
         agent.reconcile(older_than_s=0)
         fund_local(cfg.solana_rpc_url, agent, items)
-        summary = run_requests(agent, items, count, workers)
-        click.echo("\nsummary\n" + "\n".join("  " + line for line in summary.lines()))
+        if phase == "3":
+            run_phase3(app, agent, cfg.premium_api_url, items, minutes, tick)
+        else:
+            summary = run_requests(agent, items, count, workers)
+            click.echo("\nsummary\n" + "\n".join("  " + line for line in summary.lines()))
         if exit_after:
             return
         password, generated = ensure_admin_password(app)
@@ -171,11 +225,3 @@ def demo(count: int, workers: int, phase: str, exit_after: bool) -> None:
             server.shutdown()
         for service in reversed(started):
             processes.stop(service)
-
-
-def spend_of(summary: Summary) -> dict[str, Decimal]:
-    out: dict[str, Decimal] = {}
-    for r in summary.results:
-        if r.status == "ACCESSED" and r.asset:
-            out[r.asset] = out.get(r.asset, Decimal(0)) + (r.amount or Decimal(0))
-    return out

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.errors import LedgerError
-from autopay_app.models import Agent, AutonomyLevel
+from autopay_app.models import Agent, AuditEvent, AuditEventType, AutonomyLevel, Severity
 from autopay_app.secrets import SecretBox
 
 
@@ -54,3 +54,32 @@ def read_session_token(agent: Agent, box: SecretBox) -> str | None:
     if agent.session_token_hash is None:
         return None
     return box.decrypt(agent.session_token_hash, context=_context(agent.id))
+
+
+def set_autonomy(session: Session, agent_id: uuid.UUID, level: AutonomyLevel, actor: str) -> Agent:
+    """Switch an agent's autonomy level and record who did it (AGENT_DECISION event).
+
+    Raises:
+        LedgerError: No such agent.
+    """
+    with session.begin():
+        agent = session.get(Agent, agent_id, with_for_update=True)
+        if agent is None:
+            raise LedgerError(f"no agent with id {agent_id}")
+        previous = agent.autonomy_level
+        agent.autonomy_level = level
+        session.add(
+            AuditEvent(
+                agent_id=agent.id,
+                event_type=AuditEventType.AGENT_DECISION,
+                severity=Severity.INFO,
+                related_id=agent.id,
+                details={
+                    "decision": "autonomy_level_changed",
+                    "from": str(previous),
+                    "to": str(level),
+                    "actor": actor,
+                },
+            )
+        )
+    return agent
