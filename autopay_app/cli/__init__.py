@@ -29,9 +29,11 @@ def register(app: Flask) -> None:
         demo.demo,
     ):
         app.cli.add_command(command)
+    from autopay_app.cli.chaos import chaos
     from autopay_app.cli.monitor import monitor
 
     app.cli.add_command(monitor)
+    app.cli.add_command(chaos)
     for name, command in services.COMMANDS.items():
         app.cli.add_command(command, name)
 

@@ -1,0 +1,40 @@
+"""A short chaos run (200 requests under seeded random faults) ends with zero violations."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_chaos_run_of_200_requests_finds_no_violation(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["AUTOPAY_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from autopay_app.cli import main; main()",
+            "chaos",
+            "--requests",
+            "200",
+            "--seed",
+            "11",
+            "--minutes",
+            "6",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-3000:]
+    assert re.search(r"^violations\s+0$", out, re.M), out
+    assert int(re.search(r"^requests\s+(\d+)", out, re.M).group(1)) >= 200
+    injected = re.search(r"^faults injected\s+(.*)$", out, re.M).group(1)
+    assert injected.strip(), out
+    transfers = [int(n) for n in re.findall(r"transfers on chain (\d+)", out)]
+    assert sum(transfers) > 50, out  # the run really paid, under fire
