@@ -125,12 +125,20 @@ class Chain:
             return None
         return str(result.get("confirmationStatus") or "processed")
 
-    def signatures(self, owner: str, before: str | None = None, limit: int = 1000
-                   ) -> list[dict[str, Any]]:
+    def signatures(
+        self, owner: str, before: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         """One page of getSignaturesForAddress(owner), newest first."""
-        return list(self._call(self._client.get_signatures_for_address, Pubkey.from_string(owner),
-                               Signature.from_string(before) if before else None, None, limit,
-                               Confirmed)["result"])
+        return list(
+            self._call(
+                self._client.get_signatures_for_address,
+                Pubkey.from_string(owner),
+                Signature.from_string(before) if before else None,
+                None,
+                limit,
+                Confirmed,
+            )["result"]
+        )
 
     def find_by_memo(self, owner: str, memo: str, limit: int = 200) -> str | None:
         """The signature of the agent's transaction carrying ``memo``, if it landed."""

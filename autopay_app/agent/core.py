@@ -16,7 +16,7 @@ from autopay_app.agent import settle, wallet
 from autopay_app.agent.breaker import BreakerBoard
 from autopay_app.agent.catalog import Catalog
 from autopay_app.agent.chain import Chain
-from autopay_app.agent.errors import AgentError, BreakerOpen
+from autopay_app.agent.errors import AgentError, BreakerOpen, SellerError
 from autopay_app.agent.flow import FetchResult, PaymentFlow
 from autopay_app.agent.gateway import Signer
 from autopay_app.agent.guard import BalanceGuard
@@ -27,6 +27,7 @@ from autopay_app.models import ApiRequest, AutonomyLevel, Payment, SpendPolicy
 
 T = TypeVar("T")
 #: Failures that count against a breaker: the service is down or overloaded.
+FACILITATOR = "facilitator"
 BREAKER_CATEGORIES = frozenset({"NETWORK", "RPC_TIMEOUT", "RATE_LIMITED", "SELLER_5XX"})
 
 
@@ -51,6 +52,7 @@ class Agent:
         breaker_threshold: int = 5,
         breaker_cooldown: float = 30.0,
         balance_max_age: float = 10.0,
+        reconcile_after: float | None = 120.0,
     ) -> None:
         self.settings = settings
         self.keypair = keypair or wallet.load_or_create(
@@ -76,6 +78,10 @@ class Agent:
         self.agent_id: uuid.UUID = row.id
         self.threshold: Decimal = row.balance_threshold
         policies.get_or_create(self.session(), self.agent_id)
+        if reconcile_after is not None:
+            # Every start settles what an earlier run left unfinished (older than
+            # ``reconcile_after`` seconds, so another live process's payments are left alone).
+            self.reconcile(older_than_s=reconcile_after)
 
     def session(self) -> Session:
         return self._sessions()
@@ -119,8 +125,21 @@ class Agent:
         self.board.success(name)
         return result
 
-    def guarded_get(self, breaker: str, url: str, headers: dict[str, str] | None = None) -> Answer:
-        return self._guarded(breaker, lambda: self.http.get(url, headers))
+    def guarded_get(
+        self, breaker: str, url: str, headers: dict[str, str] | None = None, *, paid: bool = False
+    ) -> Answer:
+        """GET through the seller's breaker; a paid call also through the facilitator's."""
+        if paid and not self.board.admit(FACILITATOR):
+            raise BreakerOpen(f"circuit breaker {FACILITATOR} is open: failing fast")
+        try:
+            answer = self._guarded(breaker, lambda: self.http.get(url, headers))
+        except SellerError as exc:
+            if paid and exc.facilitator:
+                self.board.failure(FACILITATOR, str(exc)[:300])
+            raise
+        if paid:
+            self.board.success(FACILITATOR)
+        return answer
 
     def rpc(self, fn: Callable[[Chain], T]) -> T:
         return self._guarded("rpc", lambda: fn(self.chain))

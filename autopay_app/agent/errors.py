@@ -60,6 +60,8 @@ class RateLimited(AgentError):
 class SellerError(AgentError):
     category = ErrorCategory.SELLER_5XX.value
     retryable = True
+    #: The seller blamed its facilitator (503 facilitator_unavailable).
+    facilitator = False
 
 
 class FacilitatorRejected(AgentError):

@@ -191,7 +191,7 @@ class PaymentFlow:
         headers = {self.signed.header_name: self.signed.header_value}
 
         def send() -> Answer:
-            answer = self.agent.guarded_get(self.seller, self.url, headers)
+            answer = self.agent.guarded_get(self.seller, self.url, headers, paid=True)
             if answer.status == 409:  # the seller is still settling this very payment
                 raise SettlementPending(f"seller is settling this payment: {answer.body[:200]!r}")
             return answer

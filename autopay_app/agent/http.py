@@ -77,5 +77,8 @@ class Http:
         if answer.status == 429:
             raise RateLimited(f"{url} answered 429 Too Many Requests")
         if answer.status >= 500:
-            raise SellerError(f"{url} answered {answer.status}: {body[:200]!r}")
+            error = SellerError(f"{url} answered {answer.status}: {body[:200]!r}")
+            # The seller says its facilitator is down (x402 sellers answer 503 then).
+            error.facilitator = b"facilitator_unavailable" in body[:2000]
+            raise error
         return answer

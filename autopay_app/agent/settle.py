@@ -217,12 +217,10 @@ def reconcile(agent: Agent, older_than_s: float = 0.0) -> dict[str, Any]:
     return counts
 
 
-def upgrade_finalized(agent: Agent) -> int:
+def upgrade_finalized(agent: Agent, limit: int = 200) -> int:
     """Add a FINALIZED transaction log to verified payments the chain has finalized."""
     upgraded = 0
-    for payment in payments.in_states(agent.session(), agent.agent_id, (PaymentStatus.VERIFIED,)):
-        if payments.latest_level(agent.session(), payment.id) is ConfirmationStatus.FINALIZED:
-            continue
+    for payment in payments.awaiting_finality(agent.session(), agent.agent_id, limit):
         try:
             if agent.rpc(lambda c, p=payment: c.status(p.payment_hash or "")) != "finalized":
                 continue

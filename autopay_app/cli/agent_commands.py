@@ -12,12 +12,10 @@ from autopay_app.cli import context
 
 
 def build_agent():  # type: ignore[no-untyped-def]
-    """The app's agent (reconciled once at start, as every agent start does)."""
+    """The app's agent (its start reconciles what earlier runs left unfinished)."""
     from autopay_app.agent.runtime import default_agent
 
-    agent = default_agent()
-    agent.reconcile(older_than_s=0)
-    return agent
+    return default_agent()
 
 
 @click.command("fund")

@@ -242,3 +242,24 @@ def latest_level(session: Session, payment_id: uuid.UUID) -> ConfirmationStatus 
             .order_by(TransactionLog.created_at.desc())
             .limit(1)
         )
+
+
+def awaiting_finality(session: Session, agent_id: uuid.UUID, limit: int) -> list[Payment]:
+    """VERIFIED payments without a FINALIZED transaction log yet, oldest first."""
+    finalized = sa.exists().where(
+        TransactionLog.payment_id == Payment.id,
+        TransactionLog.confirmation_status == ConfirmationStatus.FINALIZED,
+    )
+    with session.begin():
+        return list(
+            session.scalars(
+                sa.select(Payment)
+                .where(
+                    Payment.agent_id == agent_id,
+                    Payment.status == PaymentStatus.VERIFIED,
+                    ~finalized,
+                )
+                .order_by(Payment.created_at)
+                .limit(limit)
+            )
+        )
