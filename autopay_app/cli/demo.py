@@ -176,12 +176,27 @@ def serve_dashboard(app: Flask, host: str, port: int) -> Any:
 @click.command("demo")
 @click.option("--requests", "count", default=20, show_default=True, type=click.IntRange(0))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 32))
-@click.option("--phase", type=click.Choice(["1", "3"]), default="1", show_default=True,
-              help="1: COUNT requests over the catalog; 3: the agent decides for --minutes.")
-@click.option("--minutes", default=1.0, show_default=True, type=click.FloatRange(0.05, 1440),
-              help="Phase 3: how long the agent runs on its own.")
-@click.option("--tick", default=5.0, show_default=True, type=click.FloatRange(0.05, 3600),
-              help="Phase 3: seconds between the prioritizer's decisions.")
+@click.option(
+    "--phase",
+    type=click.Choice(["1", "3"]),
+    default="1",
+    show_default=True,
+    help="1: COUNT requests over the catalog; 3: the agent decides for --minutes.",
+)
+@click.option(
+    "--minutes",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 1440),
+    help="Phase 3: how long the agent runs on its own.",
+)
+@click.option(
+    "--tick",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="Phase 3: seconds between the prioritizer's decisions.",
+)
 @click.option("--exit", "exit_after", is_flag=True, help="Exit after the run (no dashboard).")
 @with_appcontext
 def demo(

@@ -3,13 +3,18 @@
 Design:
 
 * ``auth`` (``/login``, ``/logout``), ``dashboard`` (``/``, ``/requests``,
-  ``/payments``, ``/audit``, ``/interactive``, ``/export``) and ``api``
+  ``/payments``, ``/audit``, ``/interactive``, ``/autonomy``, ``/export``) and ``api``
   (``/api/v1/...``, documented at ``/api/v1/openapi.json``) are blueprints
   registered by :func:`register_blueprints`.
 * Views are thin: they parse the query string (:mod:`.params`,
-  :mod:`.filters`), call :mod:`autopay_app.ledger.dashboard` (every database
-  read and write) or the agent's interactive service, and render a Jinja
-  template or a JSON body (:mod:`.serialize`).
+  :mod:`.filters`), call the ledger (:mod:`autopay_app.ledger.dashboard`,
+  :mod:`~autopay_app.ledger.overview`, :mod:`~autopay_app.ledger.export`,
+  :mod:`~autopay_app.ledger.monitoring` through :mod:`.autonomy`) or the
+  agent's interactive service, and render a Jinja template or a JSON body
+  (:mod:`.serialize`).
+* Templates are the dashboard's (``web/templates``) plus the scheduler's
+  Phase 3 panel partial (``scheduler/templates/phase3_panel.html``), found by
+  name through the :data:`phase3_templates` blueprint; there is one copy.
 * Security (:mod:`.security`): one admin password, HttpOnly SameSite session
   cookies, CSRF on every state-changing form and cookie-authenticated API
   call, a rate-limited login, a bearer token for the API.
@@ -37,10 +42,14 @@ from autopay_app.web.security import init_security
 EXPLORER = "https://explorer.solana.com/tx/{signature}?cluster=devnet"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-#: Carries the templates and the static files (``url_for("web.static", ...)``).
+#: Carries the templates and the static files (``url_for("web.static", ...)``). Served
+#: under /assets: the app's own /static rule (Flask's default, for a folder autopay_app
+#: does not have) would shadow a blueprint's /static and answer 404.
 assets = Blueprint(
-    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
 )
+#: Serves nothing; puts the scheduler's templates (the Phase 3 panel) on the app's loader.
+phase3_templates = Blueprint("phase3", "autopay_app.scheduler", template_folder="templates")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -52,6 +61,7 @@ def register_blueprints(app: Flask) -> None:
     init_security(app)
     init_context(app)
     app.register_blueprint(assets)
+    app.register_blueprint(phase3_templates)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(api_bp)

@@ -62,28 +62,17 @@ def _known(request_id: uuid.UUID) -> None:
 
 
 def approve(request_id: uuid.UUID) -> Any:
-    """Sign, pay and fetch the approved request; returns the agent's FetchResult."""
+    """Sign, pay and fetch the approved request; returns the agent's FetchResult.
+
+    The agent records the wallet balance after paying, so the page shows it.
+    """
     module = agent_module()
     _known(request_id)
     try:
         result = module.approve(request_id)
     except AutopayError as exc:
         raise _refused(exc, Conflict) from None
-    _refresh_balance(request_id)
     return result
-
-
-def _refresh_balance(request_id: uuid.UUID) -> None:
-    """Read the wallet again so the page shows the balance after the payment.
-
-    Best effort: a failed read leaves the previous balance on screen, never an error.
-    """
-    try:
-        from autopay_app.agent.runtime import agent_for_request
-
-        agent_for_request(request_id).guard.refresh()
-    except (ImportError, AttributeError, AutopayError):
-        return
 
 
 def decline(request_id: uuid.UUID) -> None:

@@ -1,29 +1,42 @@
 """``autopay bench dashboard``: server time of the overview, payments and audit pages.
 
-In a scratch database (``<name>_dashbench``, dropped afterwards) it times each
-page with an empty ledger (the baseline), then fills 100,000 paid requests and
+In a scratch database (``<name>_dashbench``, dropped afterwards unless
+``--keep``) it times each page with an empty ledger (the baseline), then fills
+100,000 paid requests (plus one failed request with a classification and three
+retries per 50 paid ones, a balance read and three circuit breakers) and
 1,000,000 audit events and times them again: p50/p95 over RUNS requests
-through the WSGI app (no network), with a logged-in session.
+through the WSGI app (no network), with a logged-in session. It then prints
+the plan of each overview statement (``EXPLAIN``), which should name an index.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import click
 import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from autopay_app.cli import context
 from autopay_app.ledger import bench as ledger_bench
-from autopay_app.ledger import databases
+from autopay_app.ledger import databases, overview
+from autopay_app.ledger.queries import explain
 
-PAGES = (("overview", "/"), ("payments list", "/payments"), ("audit trail", "/audit"))
+PAGES = (
+    ("overview", "/"),
+    ("overview cards", "/overview/cards"),
+    ("spend chart", "/overview/spend.json"),
+    ("payments list", "/payments"),
+    ("audit trail", "/audit"),
+)
 FILL_PAYMENTS = """
 WITH a AS (
   INSERT INTO agents (name, autonomy_level, wallet_address)
@@ -41,6 +54,29 @@ SELECT r.id, r.agent_id, 0.01,
        (CASE WHEN random() < 0.5 THEN 'USDC' ELSE 'CASH' END)::payment_currency,
        'VERIFIED', md5(r.id::text) || md5(r.created_at::text), r.created_at
 FROM r
+"""
+#: Failed requests (one per 50 paid), each with a classification and 3 retries.
+FILL_FAILURES = """
+WITH a AS (SELECT id FROM agents WHERE name = 'dashbench'), r AS (
+  INSERT INTO api_requests (agent_id, endpoint, url, api_type, http_status, status, created_at)
+  SELECT a.id, '/api/knowledge/insights', 'http://127.0.0.1:8402/api/knowledge/insights',
+         'KNOWLEDGE_DATA', 503, 'FAILED', now() - make_interval(secs => g * 1500)
+  FROM a, generate_series(1, :n) AS g RETURNING id, agent_id, created_at
+), c AS (
+  INSERT INTO error_classifications (agent_id, api_request_id, category, retryable, message,
+                                     created_at)
+  SELECT agent_id, id, 'SELLER_5XX', true, 'seller answered 503', created_at FROM r
+)
+INSERT INTO retry_attempts (api_request_id, attempt_number, backoff_delay, outcome, created_at)
+SELECT r.id, k, make_interval(secs => 2 ^ (k - 1)), 'FAILURE', r.created_at
+FROM r, generate_series(1, 3) AS k
+"""
+FILL_STATE = """
+INSERT INTO wallet_balances (agent_id, wallet_address, balance_sol, balance_usdc, balance_cash,
+                             threshold, last_checked)
+SELECT id, wallet_address, 1, 10, 10, 0.01, now() FROM agents WHERE name = 'dashbench';
+INSERT INTO circuit_breakers (name, state)
+VALUES ('seller:127.0.0.1:8402', 'CLOSED'), ('rpc', 'CLOSED'), ('facilitator', 'OPEN');
 """
 
 
@@ -66,8 +102,9 @@ def _time_pages(runs: int) -> dict[str, tuple[float, float]]:
 @click.option("--payments", default=100_000, show_default=True, type=click.IntRange(1))
 @click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
 @click.option("--runs", default=40, show_default=True, type=click.IntRange(5))
+@click.option("--keep", is_flag=True, help="Keep the scratch database (to EXPLAIN its queries).")
 @with_appcontext
-def dashboard_bench(payments: int, audit_rows: int, runs: int) -> None:
+def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> None:
     """Time the dashboard pages at PAYMENTS payments and AUDIT_ROWS audit events."""
     from autopay_app import create_app
 
@@ -83,10 +120,14 @@ def dashboard_bench(payments: int, audit_rows: int, runs: int) -> None:
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             conn.execute(sa.text(FILL_PAYMENTS), {"n": payments})
-            conn.execute(sa.text("ANALYZE"))
+            conn.execute(sa.text(FILL_FAILURES), {"n": max(1, payments // 50)})
+            conn.execute(sa.text(FILL_STATE))
         bar = click.progressbar(length=audit_rows, label="filling audit_events", file=sys.stderr)
         with bar:
             ledger_bench.fill_audit(engine, audit_rows, bar.update)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE"))
+        plans = _plans(engine)
         engine.dispose()
         with app.app_context():
             full = _time_pages(runs)
@@ -94,8 +135,30 @@ def dashboard_bench(payments: int, audit_rows: int, runs: int) -> None:
 
             db.engine.dispose()
     finally:
-        databases.drop_database(base, name)
+        if keep:
+            click.echo(f"kept the scratch database: {url}", err=True)
+        else:
+            databases.drop_database(base, name)
     _report(empty, full, payments, audit_rows, runs)
+    _report_plans(plans)
+
+
+def _plans(engine: sa.Engine) -> list[tuple[str, list[str]]]:
+    """EXPLAIN of each overview statement, as the page runs them now."""
+    since = datetime.now(UTC) - overview.WINDOW
+    with Session(engine) as session:
+        return [(name, explain(session, q)) for name, q in overview.overview_queries(since)]
+
+
+def _report_plans(plans: list[tuple[str, list[str]]]) -> None:
+    click.echo("\noverview statements (EXPLAIN): indexes used; tables read in full")
+    for name, plan in plans:
+        text = "\n".join(plan)
+        used = sorted(set(re.findall(r"Index (?:Only )?Scan (?:using|on) (\w+)", text)))
+        full = sorted(set(re.findall(r"Seq Scan on (\w+)", text)))
+        click.echo(f"  {name:<28} {', '.join(used) or 'NO INDEX'}")
+        if full:
+            click.echo(f"  {'':<28} read in full: {', '.join(full)}")
 
 
 def _report(empty: dict, full: dict, payments: int, audit_rows: int, runs: int) -> None:  # type: ignore[type-arg]

@@ -16,7 +16,7 @@ from flask import Response, stream_with_context
 from sqlalchemy.orm import Session
 
 from autopay_app.extensions import db
-from autopay_app.ledger.dashboard import ExportFilter, export_rows
+from autopay_app.ledger.export import ExportFilter, export_rows
 from autopay_app.web.serialize import export_row
 
 CSV_COLUMNS = ("request_id", "agent", "endpoint", "api_type", "url", "accessed_at", "data")

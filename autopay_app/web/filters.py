@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from autopay_app.ledger.dashboard import ExportFilter, PaymentFilter, RequestFilter
+from autopay_app.ledger.dashboard import PaymentFilter, RequestFilter
+from autopay_app.ledger.export import ExportFilter
 from autopay_app.ledger.queries import AuditFilter
 from autopay_app.models import (
     ApiType,

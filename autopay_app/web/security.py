@@ -5,8 +5,8 @@ The dashboard is for one administrator: the password is AUTOPAY_ADMIN_PASSWORD
 unset). The Flask session key is derived (HKDF, its own label) from the same
 key material as the secrets at rest, so neither key reveals the other.
 
-The JSON API takes ``Authorization: Bearer <token>``: AUTOPAY_API_TOKEN when
-set, otherwise a token derived from the admin password
+The JSON API takes ``Authorization: Bearer <token>``: AUTOPAY_API_TOKEN
+(``Settings.api_token``) when set, otherwise a token derived from the admin password
 (:func:`derived_api_token`, printed by ``autopay serve``). A browser that is
 logged in may call the API with its session cookie instead; its state-changing
 calls then need the CSRF token in the ``X-CSRFToken`` header, exactly as every
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from datetime import timedelta
 
 from cryptography.hazmat.primitives import hashes
@@ -62,10 +61,15 @@ def admin_password(app: Flask | None = None) -> str | None:
 
 
 def api_token(app: Flask | None = None) -> str | None:
-    """The bearer token the API accepts (None when no password or token is configured)."""
+    """The bearer token the API accepts (None when no password or token is configured).
+
+    ``app.config["AUTOPAY_API_TOKEN"]`` (a test override, or ``Settings.api_token``
+    copied there by :func:`init_security`) wins; then the settings in force now.
+    """
     app = app or current_app
-    if app.config.get("AUTOPAY_API_TOKEN"):
-        return str(app.config["AUTOPAY_API_TOKEN"])
+    configured = app.config.get("AUTOPAY_API_TOKEN") or app.config["AUTOPAY_SETTINGS"].api_token
+    if configured:
+        return str(configured)
     password = admin_password(app)
     return derived_api_token(password) if password else None
 
@@ -103,7 +107,7 @@ def init_security(app: Flask) -> None:
     """Session cookie policy, SECRET_KEY, CSRF and a limiter of the app's own."""
     settings_ = app.config["AUTOPAY_SETTINGS"]
     app.config["SECRET_KEY"] = session_key(settings_)
-    app.config.setdefault("AUTOPAY_API_TOKEN", os.environ.get("AUTOPAY_API_TOKEN") or None)
+    app.config.setdefault("AUTOPAY_API_TOKEN", settings_.api_token)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -9,7 +9,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from autopay_app.ledger.dashboard import AgentOverview, ExportRow, PaymentDetail, RequestDetail
+from autopay_app.ledger.dashboard import PaymentDetail, RequestDetail
+from autopay_app.ledger.export import ExportRow
+from autopay_app.ledger.overview import AgentOverview
 from autopay_app.models import (
     Agent,
     ApiRequest,
@@ -81,6 +83,7 @@ def overview(o: AgentOverview) -> dict[str, Any]:
         "failures_by_category": o.failures_by_category,
         "retries": o.retries,
         "circuit_breakers": o.breakers,
+        "statistics_since": plain(o.since),
     }
 
 

@@ -30,6 +30,7 @@ def test_login_and_see_balances_and_low_balance_banner(page, base):
     assert page.text_content("[data-test=balance-CASH]") == "1.25"
     assert "Low balance" in page.text_content("[data-test=low-balance]")
     page.wait_for_function("document.querySelector('#spend-chart').width > 0")
+    page.wait_for_function("window.htmx !== undefined && window.Chart !== undefined")
     page.shot("overview")
 
 

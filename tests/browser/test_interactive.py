@@ -108,3 +108,30 @@ def test_approve_pays_and_shows_data_then_decline_pays_nothing(page, base):
     assert "POLICY_DENIED" in page.text_content("[data-test=result]")
     assert page.locator("[data-test=approval]").count() == 0
     page.shot("declined")
+
+
+def test_a_request_quoted_elsewhere_appears_live_with_its_expiry(page, base):
+    import requests
+
+    from autopay_app.web.security import derived_api_token
+    from tests.browser.conftest import PASSWORD
+
+    login(page, base)
+    page.click("nav >> text=Interactive")
+    page.wait_for_selector("[data-test=no-pending]")
+    bearer = {"Authorization": f"Bearer {derived_api_token(PASSWORD)}"}
+    items = requests.get(f"{base}/api/v1/catalog", headers=bearer, timeout=10).json()["items"]
+    feed = next(i["resource"] for i in items if i["path"] == "/api/market-feed")
+    quoted = requests.post(
+        f"{base}/api/v1/quotes",
+        json={"agent": "browser-agent", "url": feed},
+        headers=bearer,
+        timeout=30,
+    )
+    assert quoted.status_code == 201
+    card = f"[data-test=approval][data-request='{quoted.json()['request_id']}']"
+    page.wait_for_selector(card, timeout=10_000)  # no reload: the htmx poll brings it
+    assert re.fullmatch(r"\d+ s left", page.text_content(f"{card} .countdown"))
+    page.shot("live-approval")
+    page.click(f"{card} button.decline")
+    page.wait_for_selector("[data-test=no-payment]")

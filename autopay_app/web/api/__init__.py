@@ -8,7 +8,7 @@ opaque ``cursor`` (``next_cursor`` of the previous page). Every error is a JSON
 body ``{"error": {"status", "name", "message"}}``.
 
 Modules: ``reads`` (GET endpoints), ``actions`` (quotes, approvals, autonomy),
-``openapi`` (the document).
+``monitored`` (the Phase 3 monitored APIs), ``openapi`` (the document).
 """
 
 from __future__ import annotations
@@ -49,4 +49,4 @@ def no_store(response: Any) -> Any:
     return response
 
 
-from autopay_app.web.api import actions, openapi, reads  # noqa: E402, F401
+from autopay_app.web.api import actions, monitored, openapi, reads  # noqa: E402, F401

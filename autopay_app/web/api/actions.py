@@ -17,7 +17,12 @@ from autopay_app.web.params import BadParameter, parse_enum, parse_uuid, uuid_pa
 from autopay_app.web.security import settings
 
 
-def _body() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
+    """The request's JSON object body.
+
+    Raises:
+        BadParameter: The body is missing or not a JSON object (400).
+    """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadParameter("body", "expected a JSON object (Content-Type: application/json)")
@@ -43,7 +48,7 @@ def pending() -> Any:
 @bp.post("/quotes")
 def quote() -> Any:
     """Body ``{"agent": name, "url": catalog resource}``: fetch it up to the 402."""
-    body = _body()
+    body = json_body()
     agent, url = _field(body, "agent"), _field(body, "url")
     if not resource_allowed(fetch_catalog(settings().premium_api_url), url):
         raise BadParameter("url", f"not a resource of the catalog: {url!r}")
@@ -68,7 +73,7 @@ def decline(request_id: str) -> Any:
 def autonomy(agent_id: str) -> Any:
     """Body ``{"level": "PHASE1" | "PHASE2" | "PHASE3"}``."""
     aid = parse_uuid(agent_id, "agent_id")
-    level = parse_enum(_field(_body(), "level"), "level", AutonomyLevel)
+    level = parse_enum(_field(json_body(), "level"), "level", AutonomyLevel)
     actor = "api:bearer" if request.headers.get("Authorization") else "api:session"
     try:
         agent = ledger.set_autonomy(ledger_session(), aid, level, actor=actor)

@@ -43,6 +43,7 @@ def _id(name: str) -> dict[str, Any]:
 
 
 UUID = {"type": "string", "format": "uuid"}
+URI = {"type": "string", "format": "uri", "maxLength": 2048}
 TIME = {"type": "string", "format": "date-time"}
 PAGE = [
     _q(
@@ -143,6 +144,27 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None]] = [
     ("post", "/approvals/{request_id}/decline", "Decline: no payment", [_id("request_id")], None),
     (
         "get",
+        "/monitored-apis",
+        "Phase 3: monitored APIs of an agent with freshness, budgets, next plan, decisions",
+        [{**AGENT, "required": True}],
+        None,
+    ),
+    (
+        "post",
+        "/monitored-apis",
+        "Phase 3: monitor a URL (201), or change the weight of a monitored one (200)",
+        [],
+        "monitored_api",
+    ),
+    (
+        "delete",
+        "/monitored-apis",
+        "Phase 3: stop monitoring a URL (404 when it is not monitored)",
+        [{**AGENT, "required": True}, {**_q("url", "the monitored URL", URI), "required": True}],
+        None,
+    ),
+    (
+        "get",
         "/export",
         "Accessed data as JSON Lines or CSV (streamed)",
         [*EXPORT, _q("format", "jsonl or csv", {"type": "string", "enum": ["jsonl", "csv"]})],
@@ -155,6 +177,19 @@ BODIES = {
         "type": "object",
         "required": ["level"],
         "properties": {"level": _enum(AutonomyLevel)},
+    },
+    "monitored_api": {
+        "type": "object",
+        "required": ["agent_id", "url"],
+        "properties": {
+            "agent_id": UUID,
+            "url": {**URI, "description": "an http(s) URL"},
+            "weight": {
+                "type": ["number", "string"],
+                "description": "value of the API's data, above 0, at most 10000, 4 decimals;"
+                " default 1 for a new URL",
+            },
+        },
     },
     "quote": {
         "type": "object",
@@ -169,12 +204,20 @@ ERROR = {
 }
 
 
-def _operation(summary: str, params: list[dict[str, Any]], body: str | None) -> dict[str, Any]:
+#: Operations that answer 201 when they create something.
+CREATES = {("post", "/quotes"), ("post", "/monitored-apis")}
+
+
+def _operation(
+    summary: str, params: list[dict[str, Any]], body: str | None, creates: bool = False
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "parameters": params,
         "responses": {"200": {"description": "OK"}, "400": ERROR, "401": ERROR, "404": ERROR},
     }
+    if creates:
+        op["responses"]["201"] = {"description": "Created"}
     if body:
         op["requestBody"] = {
             "required": True,
@@ -186,7 +229,8 @@ def _operation(summary: str, params: list[dict[str, Any]], body: str | None) -> 
 def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, params, body in ROUTES:
-        paths.setdefault(path, {})[method] = _operation(summary, params, body)
+        creates = (method, path) in CREATES
+        paths.setdefault(path, {})[method] = _operation(summary, params, body, creates)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -197,7 +241,8 @@ def document() -> dict[str, Any]:
                 "Authenticate with 'Authorization: Bearer <token>': AUTOPAY_API_TOKEN, "
                 "or the token derived from AUTOPAY_ADMIN_PASSWORD "
                 "(printed by 'autopay serve'). A logged-in browser may use its session cookie "
-                "and must then send X-CSRFToken on POST. Lists return {items, next_cursor, limit}."
+                "and must then send X-CSRFToken on POST and DELETE. "
+                "Lists return {items, next_cursor, limit}."
             ),
         },
         "servers": [{"url": "/api/v1"}],

@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, jsonify, request
 
 from autopay_app.ledger import dashboard as ledger
+from autopay_app.ledger.overview import overview
 from autopay_app.web import filters, serialize
 from autopay_app.web.api import bp
 from autopay_app.web.catalog import fetch_catalog
@@ -36,7 +37,7 @@ def agent(agent_id: str) -> Any:
 @bp.get("/balances")
 def balances() -> Any:
     """Per agent: latest balances, threshold, low-balance assets and request statistics."""
-    cards = ledger.overview(ledger_session())
+    cards = overview(ledger_session())
     return jsonify(items=[serialize.overview(c) for c in cards])
 
 

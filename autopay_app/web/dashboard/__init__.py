@@ -1,8 +1,9 @@
-"""The dashboard pages: overview, requests, payments, audit, interactive, export.
+"""The dashboard pages: overview, requests, payments, audit, interactive, autonomy, export.
 
 Every page needs the admin session; state-changing forms carry the CSRF token.
 Modules: ``pages`` (the ledger views), ``interactive`` (approve-before-pay and
-autonomy levels), ``export`` (research downloads).
+autonomy levels), ``autonomy`` (the Phase 3 panel and its editing), ``export``
+(research downloads).
 """
 
 from __future__ import annotations
@@ -23,4 +24,4 @@ def require_login() -> Any:
     return None
 
 
-from autopay_app.web.dashboard import export, interactive, pages  # noqa: E402, F401
+from autopay_app.web.dashboard import autonomy, export, interactive, pages  # noqa: E402, F401

@@ -1,5 +1,9 @@
 """``/interactive``: ask for a catalog resource, approve or decline its payment.
 
+The approvals waiting are a partial (``/interactive/approvals``) the page
+polls with htmx, so a request quoted elsewhere (the API, another tab) shows up
+with its expiry countdown without a reload.
+
 Also the autonomy switch (``POST /agents/<id>/autonomy``) shown on the
 overview and here. Every POST carries the CSRF token (Flask-WTF checks it
 before the view runs) and ends in a redirect, so a reload never pays twice.
@@ -14,6 +18,7 @@ from werkzeug.exceptions import Conflict, HTTPException
 
 from autopay_app.errors import LedgerError
 from autopay_app.ledger import dashboard as ledger
+from autopay_app.ledger.overview import agent_balance
 from autopay_app.models import AutonomyLevel
 from autopay_app.web import approvals
 from autopay_app.web.catalog import fetch_catalog, resource_allowed
@@ -21,6 +26,9 @@ from autopay_app.web.context import ledger_session
 from autopay_app.web.dashboard import bp
 from autopay_app.web.params import BadParameter, parse_enum, parse_uuid, uuid_param
 from autopay_app.web.security import safe_next, settings
+
+#: How often the page polls the approvals waiting, in seconds.
+APPROVALS_REFRESH_S = 3
 
 
 def _chosen_agent() -> Any:
@@ -30,18 +38,21 @@ def _chosen_agent() -> Any:
     return agents, chosen
 
 
+def _pending(agent_id: Any) -> tuple[list[Any], str | None]:
+    """The agent's approvals waiting, or why interactive mode is unavailable."""
+    try:
+        return approvals.pending(agent_id), None
+    except HTTPException as exc:
+        return [], exc.description
+
+
 @bp.get("/interactive")
 def interactive() -> str:
     agents, agent = _chosen_agent()
-    pending, unavailable = [], None
-    if agent is not None:
-        try:
-            pending = approvals.pending(agent.id)
-        except HTTPException as exc:
-            unavailable = exc.description
+    pending, unavailable = _pending(agent.id) if agent is not None else ([], None)
     done_id = uuid_param(request.args, "done")
     done = ledger.request_detail(ledger_session(), done_id) if done_id else None
-    balance = ledger.agent_balance(ledger_session(), agent.id) if agent else None
+    balance = agent_balance(ledger_session(), agent.id) if agent else None
     return render_template(
         "dashboard/interactive.html",
         agents=agents,
@@ -52,6 +63,18 @@ def interactive() -> str:
         done=done,
         balance=balance,
         levels=list(AutonomyLevel),
+        refresh_s=APPROVALS_REFRESH_S,
+    )
+
+
+@bp.get("/interactive/approvals")
+def interactive_approvals() -> str:
+    """The approvals waiting (cards with their expiry), polled by htmx."""
+    agent_id = parse_uuid(request.args.get("agent_id", ""), "agent_id")
+    agent = ledger.get_agent(ledger_session(), agent_id) or abort(404, f"no agent {agent_id}")
+    pending, unavailable = _pending(agent.id)
+    return render_template(
+        "dashboard/_approvals.html", agent=agent, pending=pending, unavailable=unavailable
     )
 
 

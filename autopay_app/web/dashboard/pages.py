@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, jsonify, render_template, request
 
 from autopay_app.ledger import dashboard as ledger
+from autopay_app.ledger import overview as overview_ledger
 from autopay_app.models import (
     ApiType,
     AuditEventType,
@@ -36,21 +37,26 @@ def _render(template: str, **kw: Any) -> str:
     return render_template(template, args=request.args, **CHOICES, **kw)
 
 
+def _cards() -> dict[str, Any]:
+    cards = overview_ledger.overview(ledger_session())
+    return {"cards": cards, "window_hours": overview_ledger.WINDOW.total_seconds() / 3600}
+
+
 @bp.get("/")
 def overview() -> str:
-    return _render("dashboard/overview.html", cards=ledger.overview(ledger_session()))
+    return _render("dashboard/overview.html", **_cards())
 
 
 @bp.get("/overview/cards")
 def overview_cards() -> str:
     """The live part of the overview, polled by htmx."""
-    return _render("dashboard/_overview_cards.html", cards=ledger.overview(ledger_session()))
+    return _render("dashboard/_overview_cards.html", **_cards())
 
 
 @bp.get("/overview/spend.json")
 def spend() -> Any:
     """Spend per day and asset for the chart: {labels: [...], series: {asset: [...]}}."""
-    rows = ledger.spend_series(ledger_session())
+    rows = overview_ledger.spend_series(ledger_session())
     labels = sorted({day for day, _, _ in rows})
     series = {asset: [0.0] * len(labels) for asset in ("USDC", "CASH")}
     for day, asset, total in rows:

@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, jsonify
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from autopay_app.config import Settings, load_settings
 from autopay_app.ledger import seed
+from autopay_app.models import CircuitBreaker
 from autopay_app.web.security import derived_api_token
 
 PASSWORD = "correct horse battery staple"
+SELLER_BREAKER = "seller:127.0.0.1:8402"
+CATALOG = {
+    "x402Version": 2,
+    "items": [
+        {
+            "resource": "http://127.0.0.1:8402/api/market-feed",
+            "path": "/api/market-feed",
+            "method": "GET",
+            "description": "Spot prices",
+            "category": "MARKET_DATA",
+            "ttl_seconds": 15,
+            "query": {"symbols": "comma-separated symbols"},
+            "prices": {"USDC": "0.01", "CASH": "0.01"},
+        }
+    ],
+}
 
 
 @pytest.fixture()
@@ -60,7 +79,7 @@ def bearer() -> dict[str, str]:
 
 @pytest.fixture()
 def demo(app: Flask) -> seed.SeedReport:
-    """The demo data of ``autopay seed``.
+    """The demo data of ``autopay seed``, and the seller's circuit breaker (CLOSED).
 
     Written in an app context of its own: a context held over the test would be
     shared by every test-client request (and with it ``g``, where Flask-WTF
@@ -69,4 +88,19 @@ def demo(app: Flask) -> seed.SeedReport:
     from autopay_app.extensions import db
 
     with app.app_context(), Session(db.engine) as session:
-        return seed.seed_demo(session)
+        report = seed.seed_demo(session)
+        with session.begin():
+            session.add(CircuitBreaker(name=SELLER_BREAKER, state="CLOSED"))
+        return report
+
+
+@pytest.fixture()
+def catalog_url():
+    """A stand-in seller serving only its free catalog; yields its base URL."""
+    app = Flask("catalog")
+    app.get("/api/catalog")(lambda: jsonify(CATALOG))
+    server = make_server("127.0.0.1", 0, app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

@@ -31,8 +31,11 @@ def test_agents_and_balances(client, demo, bearer):
     card = client.get("/api/v1/balances", headers=bearer).json["items"][0]
     assert card["balance"]["USDC"] == "0.008000000"
     assert card["low_balance_assets"] == ["USDC"]
-    assert card["requests"] == 14 and card["retries"] == 3
+    # The statistics cover the last 24 hours: the failed request and the one at its 402.
+    assert card["requests_by_status"] == {"FAILED": 1, "PAYMENT_REQUIRED": 1}
+    assert card["requests"] == 2 and card["retries"] == 3
     assert card["failures_by_category"] == {"SELLER_5XX": 1}
+    assert card["statistics_since"] < card["balance"]["last_checked"]
     assert card["circuit_breakers"] == {"seller:127.0.0.1:8402": "CLOSED"}
 
 

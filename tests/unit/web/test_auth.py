@@ -97,3 +97,25 @@ def test_configured_api_token_replaces_the_derived_one(app, client):
         "/api/v1/agents", headers={"Authorization": "Bearer configured-token-1234567890"}
     )
     assert ok.status_code == 200
+
+
+def test_api_token_comes_from_settings(database_url, settings, monkeypatch):
+    monkeypatch.setenv("AUTOPAY_API_TOKEN", "from-the-environment-is-ignored-here")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "AUTOPAY_SETTINGS": replace(settings, api_token="settings-token-1234567890"),
+        }
+    )
+    client = app.test_client()
+    ok = client.get("/api/v1/agents", headers={"Authorization": "Bearer settings-token-1234567890"})
+    assert ok.status_code == 200
+    derived = {"Authorization": f"Bearer {derived_api_token(PASSWORD)}"}
+    assert client.get("/api/v1/agents", headers=derived).status_code == 401
+    env = {"Authorization": "Bearer from-the-environment-is-ignored-here"}
+    assert client.get("/api/v1/agents", headers=env).status_code == 401
+    from autopay_app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()

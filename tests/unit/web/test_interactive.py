@@ -7,7 +7,6 @@ alone; the browser tests drive the real agent.
 from __future__ import annotations
 
 import sys
-import threading
 import types
 import uuid
 from dataclasses import dataclass, replace
@@ -15,30 +14,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from flask import Flask, jsonify
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from autopay_app.errors import AutopayError
 from autopay_app.extensions import db
 from autopay_app.models import RequestStatus
 from tests.factories import make_agent, make_request
-
-CATALOG = {
-    "x402Version": 2,
-    "items": [
-        {
-            "resource": "http://127.0.0.1:8402/api/market-feed",
-            "path": "/api/market-feed",
-            "method": "GET",
-            "description": "Spot prices",
-            "category": "MARKET_DATA",
-            "ttl_seconds": 15,
-            "query": {"symbols": "comma-separated symbols"},
-            "prices": {"USDC": "0.01", "CASH": "0.01"},
-        }
-    ],
-}
 
 
 @dataclass
@@ -66,17 +47,6 @@ class FetchResult:
     amount: Decimal | None
     asset: str | None
     error: str | None = None
-
-
-@pytest.fixture()
-def catalog_url():
-    app = Flask("catalog")
-    app.get("/api/catalog")(lambda: jsonify(CATALOG))
-    server = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture()
@@ -212,3 +182,19 @@ def test_missing_agent_module_is_503_naming_it(client, world, bearer, monkeypatc
     assert "autopay_app.agent.interactive" in answer.json["error"]["message"]
     page = client.get("/interactive").get_data(as_text=True)
     assert "interactive mode is unavailable" in page
+
+
+def test_pending_approvals_are_a_polled_partial(client, world, monkeypatch):
+    from autopay_app.agent import interactive
+
+    page = client.get(f"/interactive?agent_id={world.agent.id}").get_data(as_text=True)
+    partial = f"/interactive/approvals?agent_id={world.agent.id}"
+    assert f'hx-get="{partial}"' in page and 'hx-trigger="every 3s"' in page
+    fragment = client.get(partial).get_data(as_text=True)
+    assert "<html" not in fragment and 'data-test="approval"' in fragment
+    assert f'data-request="{world.waiting.id}"' in fragment and 'class="countdown"' in fragment
+    assert 'name="csrf_token"' in fragment
+    monkeypatch.setattr(interactive, "pending", lambda s, a: [])
+    assert 'data-test="no-pending"' in client.get(partial).get_data(as_text=True)
+    assert client.get("/interactive/approvals?agent_id=nope").status_code == 400
+    assert client.get(f"/interactive/approvals?agent_id={uuid.uuid4()}").status_code == 404

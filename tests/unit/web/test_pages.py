@@ -114,3 +114,13 @@ def test_export_jsonl_and_csv_with_filters(logged_in):
 def test_api_export_with_bearer(client, demo, bearer):
     answer = client.get("/api/v1/export?since=2000-01-01", headers=bearer)
     assert len(answer.get_data(as_text=True).splitlines()) == 12
+
+
+def test_static_assets_are_served(logged_in):
+    page = logged_in.get("/").get_data(as_text=True)
+    paths = re.findall(r'(?:src|href)="(/assets/[^"]+)"', page)
+    assert any(p.endswith("htmx.min.js") for p in paths) and len(paths) >= 4
+    for path in paths:
+        answer = logged_in.get(path)
+        assert answer.status_code == 200, path
+        answer.close()

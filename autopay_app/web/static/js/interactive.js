@@ -16,4 +16,6 @@
   }
   tick();
   setInterval(tick, 1000);
+  // Cards swapped in by the htmx poll get their countdown at once, not a second later.
+  document.body.addEventListener("htmx:afterSwap", tick);
 })();

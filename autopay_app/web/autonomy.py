@@ -1,0 +1,139 @@
+"""Phase 3 editing: the web side of :mod:`autopay_app.ledger.monitoring`.
+
+The ``/autonomy`` page and ``/api/v1/monitored-apis`` both parse what they are
+sent here (a monitored URL, a weight, the budget settings) into the ledger's
+types, raising :class:`~autopay_app.web.params.BadParameter` (400) naming the
+field, and then call the ledger's own functions (``upsert_api``,
+``remove_api``, ``ensure_settings`` + ``update_settings``). Rows added here
+carry the source ``dashboard``.
+
+The tick interval is the scheduler's (``AUTOPAY_TICK_S``, one job for every
+agent), not a ledger setting, so it is shown, not edited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from werkzeug.exceptions import NotFound
+
+from autopay_app.ledger import dashboard as ledger
+from autopay_app.ledger import monitoring
+from autopay_app.models import Agent
+from autopay_app.web.context import ledger_session
+from autopay_app.web.params import BadParameter
+
+SOURCE = "dashboard"
+MAX_URL = 2048
+MAX_WEIGHT = Decimal("10000")
+MAX_BUDGET = Decimal("1000000")
+MAX_BUYS = 10_000
+#: (field, lowest, highest, decimal places) of the budget settings.
+SETTINGS = (
+    ("daily_budget", Decimal(0), MAX_BUDGET, 9),
+    ("burst_fraction", Decimal("0.0001"), Decimal(1), 4),
+)
+
+
+def require_agent(agent_id: uuid.UUID) -> Agent:
+    """The agent, or a 404 naming it."""
+    agent = ledger.get_agent(ledger_session(), agent_id)
+    if agent is None:
+        raise NotFound(f"no agent {agent_id}")
+    return agent
+
+
+def parse_url(raw: Any) -> str:
+    """An absolute http(s) URL of at most :data:`MAX_URL` characters."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise BadParameter("url", "required: an http(s) URL")
+    url = raw.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadParameter("url", f"not an http(s) URL: {url[:80]!r}")
+    if len(url) > MAX_URL:
+        raise BadParameter("url", f"longer than {MAX_URL} characters")
+    return url
+
+
+def _decimal(raw: Any, name: str, low: Decimal, high: Decimal, places: int) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
+        raise BadParameter(name, "required: a number")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise BadParameter(name, f"not a number: {str(raw)[:40]!r}") from None
+    if not value.is_finite() or not low <= value <= high:
+        raise BadParameter(name, f"must be between {low} and {high}, got {raw}")
+    if value != value.quantize(Decimal(1).scaleb(-places)):
+        raise BadParameter(name, f"at most {places} decimal places")
+    return value
+
+
+def parse_weight(raw: Any) -> Decimal | None:
+    """A weight above 0 and at most :data:`MAX_WEIGHT` (None when not given)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    weight = _decimal(raw, "weight", Decimal(0), MAX_WEIGHT, 4)
+    if weight == 0:
+        raise BadParameter("weight", "must be above 0")
+    return weight
+
+
+def parse_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Daily budget, burst fraction and purchases per tick, all three required."""
+    out: dict[str, Any] = {
+        name: _decimal(values.get(name), name, low, high, places)
+        for name, low, high, places in SETTINGS
+    }
+    raw = values.get("max_buys_per_tick")
+    try:
+        buys = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        buys = None
+    if buys is None or not 1 <= buys <= MAX_BUYS:
+        raise BadParameter("max_buys_per_tick", f"a whole number from 1 to {MAX_BUYS}")
+    out["max_buys_per_tick"] = buys
+    return out
+
+
+def add_api(agent_id: uuid.UUID, url: str, weight: Decimal | None) -> bool:
+    """Monitor ``url`` (or change its weight); True when it was not monitored before."""
+    session = ledger_session()
+    known = {a.url for a in monitoring.list_apis(session, agent_id)}
+    monitoring.upsert_api(session, agent_id, url, weight=weight, source=SOURCE)
+    return url not in known
+
+
+def remove_api(agent_id: uuid.UUID, url: str) -> bool:
+    """Stop monitoring ``url``; False when it was not monitored."""
+    return monitoring.remove_api(ledger_session(), agent_id, url)
+
+
+def save_settings(agent_id: uuid.UUID, changes: dict[str, Any]) -> None:
+    """Write the agent's budget settings, creating its settings row when absent."""
+    session = ledger_session()
+    monitoring.ensure_settings(
+        session,
+        agent_id,
+        changes["daily_budget"],
+        changes["burst_fraction"],
+        changes["max_buys_per_tick"],
+    )
+    monitoring.update_settings(session, agent_id, **changes)
+
+
+def panel(agent_id: uuid.UUID) -> dict[str, Any]:
+    """The Phase 3 panel (:func:`autopay_app.ledger.monitoring.panel`) of one agent."""
+    return monitoring.panel(ledger_session(), agent_id)
+
+
+def scheduler_config() -> Any:
+    """The scheduler's configuration in this app (tick interval, default budget), or None."""
+    scheduler = current_app.extensions.get("autopay_scheduler")
+    return getattr(scheduler, "cfg", None)
