@@ -17,6 +17,7 @@ import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -53,6 +54,15 @@ def classify_rpc_error(exc: BaseException) -> AgentError:
     return NetworkFailure(f"RPC failed: {exc}")
 
 
+def rpc_failure(exc: BaseException) -> AgentError | None:
+    """The classified error for an RPC failure raised inside the SDK, or None if it is not one."""
+    if isinstance(exc, SolanaRpcException | httpx.HTTPError | httpx2.HTTPError):
+        return classify_rpc_error(exc)
+    if isinstance(exc, RPCException):
+        return NetworkFailure(f"RPC error: {exc}"[:500])
+    return None
+
+
 class Chain:
     """A thin, classified RPC reader for one agent."""
 
@@ -69,6 +79,8 @@ class Chain:
             return json.loads(fn(*args, **kw).to_json())
         except (SolanaRpcException, httpx.HTTPError, httpx2.HTTPError) as exc:
             raise classify_rpc_error(exc) from exc
+        except RPCException as exc:  # the node answered a JSON-RPC error (e.g. unhealthy)
+            raise NetworkFailure(f"RPC error: {exc}"[:500]) from exc
         except (ValueError, KeyError) as exc:  # a JSON-RPC error object instead of a result
             raise NetworkFailure(f"RPC error: {exc}") from exc
 
@@ -140,17 +152,23 @@ class Chain:
             )["result"]
         )
 
-    def find_by_memo(self, owner: str, memo: str, limit: int = 200) -> str | None:
-        """The signature of the agent's transaction carrying ``memo``, if it landed."""
-        result = self._call(
-            self._client.get_signatures_for_address,
-            Pubkey.from_string(owner),
-            None,
-            None,
-            limit,
-            Confirmed,
-        )["result"]
-        for entry in result:
-            if entry.get("err") is None and memo and memo in (entry.get("memo") or ""):
-                return str(entry["signature"])
-        return None
+    def find_by_memo(
+        self, owner: str, memo: str, since: float | None = None, max_pages: int = 50
+    ) -> str | None:
+        """The signature of the agent's transaction carrying ``memo``, if it landed.
+
+        Pages back through the agent's history (newest first) until a block time
+        before ``since`` (a Unix time), or the end of the history: a payment is
+        never declared absent because it fell off the first page.
+        """
+        before = None
+        for _ in range(max_pages):
+            page = self.signatures(owner, before)
+            for entry in page:
+                if entry.get("err") is None and memo and memo in (entry.get("memo") or ""):
+                    return str(entry["signature"])
+            oldest = page[-1].get("blockTime") if page else None
+            if len(page) < 1000 or (since is not None and oldest is not None and oldest < since):
+                return None
+            before = page[-1]["signature"]
+        raise NetworkFailure(f"history of {owner} is deeper than {max_pages} pages")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from autopay_app.agent import crash, gateway, retry, settle
+from autopay_app.agent.chain import rpc_failure
 from autopay_app.agent.errors import (
     AgentError,
     DuplicatePayment,
@@ -165,8 +166,10 @@ class PaymentFlow:
         except AgentError as exc:
             self._release(exc)
             raise
-        except Exception as exc:  # the SDK refused to build it: nothing was signed
-            err = AgentError(f"cannot build the payment: {exc}", category="INVALID_402")
+        except Exception as exc:  # the SDK failed to build it: nothing was signed
+            err = rpc_failure(exc) or AgentError(
+                f"cannot build the payment: {exc}", category="INVALID_402"
+            )
             self._release(err)
             raise err from exc
         crash.point("after_sign")

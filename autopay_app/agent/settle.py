@@ -108,7 +108,8 @@ def find(agent: Agent, payment_id: uuid.UUID) -> str | None:
     if not payment.memo:
         return None
     memo = payment.memo
-    return agent.rpc(lambda c: c.find_by_memo(agent.address, memo))
+    since = payment.created_at.timestamp() - 300  # block times are coarse: keep a margin
+    return agent.rpc(lambda c: c.find_by_memo(agent.address, memo, since))
 
 
 def settle(agent: Agent, payment_id: uuid.UUID) -> str:
