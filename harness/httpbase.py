@@ -45,6 +45,15 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.app = app
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (reset, broken pipe) is routine; anything else is logged."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            log.debug("client %s went away", client_address)
+            return
+        log.exception("error while serving %s", client_address)
+
 
 class FastHandler(BaseHTTPRequestHandler):
     """Base handler: one write per response, bounded bodies, quiet logs."""
