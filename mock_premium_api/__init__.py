@@ -17,9 +17,10 @@ Modules: ``config`` (env -> typed config), ``catalog`` (the endpoint list and
 the Bazaar-style listing), ``market`` and ``knowledge`` (data generators),
 ``strict`` (exact-amount, mint, recipient checks on the signed transaction),
 ``ledger`` (replay and idempotency state), ``faults`` (run-time knobs),
-``x402_setup`` (the only importer of the x402 SDK), ``server``/``cli``
-(threaded WSGI serving, READY line), ``testing`` (run it as a subprocess),
-``bench`` (throughput and latency through the real payment path).
+``openapi`` (its OpenAPI document), ``x402_setup`` (the only importer of the
+x402 SDK), ``server``/``cli`` (threaded WSGI serving, READY line), ``testing``
+(run it as a subprocess), ``bench`` (throughput and latency through the real
+payment path).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .faults import bp as faults_bp
 from .gate import PaymentGate
 from .ledger import PaymentLedger
 from .market import MarketModel
+from .openapi import bp as openapi_bp
 from .views import MockApiState
 from .views import bp as views_bp
 from .x402_setup import Seller
@@ -63,6 +65,7 @@ def create_app(config: Mapping[str, Any] | MockApiConfig | None = None) -> Flask
     app.extensions["mock_api"] = MockApiState(cfg, faults, seller, ledger, MarketModel(cfg.seed))
     app.register_blueprint(views_bp)
     app.register_blueprint(faults_bp)
+    app.register_blueprint(openapi_bp)
     data_app = app.wsgi_app
     seller.install(app)
     app.wsgi_app = PaymentGate(  # type: ignore[method-assign]

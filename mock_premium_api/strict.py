@@ -124,6 +124,11 @@ def find_transfer(tx: VersionedTransaction) -> Transfer:
     """
     message = tx.message
     keys = list(message.account_keys)
+    for ix in message.instructions:
+        # solders decodes indexes past the static keys (a v0 lookup table, or junk);
+        # the exact scheme names every account statically. Found by fuzz/fuzz_mock_api.py.
+        if max([ix.program_id_index, *ix.accounts]) >= len(keys):
+            raise StrictCheckError(ERR_DECODE, f"account index outside the {len(keys)} static keys")
     found = [ix for ix in message.instructions if keys[ix.program_id_index] in TOKEN_PROGRAMS]
     if not found:
         raise StrictCheckError(ERR_NO_TRANSFER)

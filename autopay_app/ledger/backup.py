@@ -126,6 +126,15 @@ def database_is_empty(url: str) -> bool:
     return row is not None and row[0] == 0
 
 
+def _reapply_roles(url: str) -> None:
+    """A restored database belongs to whoever restored it (``--no-owner``): hand every
+    object back to the ledger's roles, as migration 0005 set them up."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        found = conn.execute("SELECT to_regprocedure('autopay_apply_roles()')").fetchone()
+        if found and found[0]:
+            conn.execute("SELECT autopay_apply_roles()")
+
+
 def restore(archive: Path, url: str) -> None:
     """Restore ``archive`` into the database at ``url``, which must be empty.
 
@@ -148,3 +157,4 @@ def restore(archive: Path, url: str) -> None:
             str(archive),
         ]
     )
+    _reapply_roles(url)

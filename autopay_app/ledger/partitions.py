@@ -3,7 +3,9 @@
 The SQL functions live in the database (created by migration 0001), so the
 scheduler, the CLI and a DBA with psql all run the same code:
 ``autopay_create_partitions(months_ahead)`` and
-``autopay_apply_retention(parent, keep)``.
+``autopay_apply_retention(parent, keep)``. Both run as the maintenance role
+(``SET LOCAL ROLE autopay_maintenance``, see :mod:`autopay_app.ledger.roles`): the
+application role may not delete audit events, the maintenance role may.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+from autopay_app.ledger.roles import become_maintenance
 
 PARTITIONED = ("audit_events", "transaction_logs")
 
@@ -26,6 +30,7 @@ class RetentionResult:
 def create_upcoming(session: Session, months_ahead: int = 3) -> int:
     """Create missing partitions for this month and ``months_ahead`` more; returns how many."""
     with session.begin():
+        become_maintenance(session)
         made = session.execute(sa.text("SELECT autopay_create_partitions(:m)"), {"m": months_ahead})
         return int(made.scalar_one())
 
@@ -40,6 +45,7 @@ def apply_retention(
     """
     dropped: list[str] = []
     with session.begin():
+        become_maintenance(session)
         for table in tables:
             if table not in PARTITIONED:
                 raise ValueError(f"{table} is not a partitioned ledger table")

@@ -64,9 +64,11 @@ def hostile_offers(agent: Agent) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def malformed_headers() -> st.SearchStrategy[bytes]:
+    # Raw header bytes: anything HTTP can carry in a header value (no CR, LF or NUL).
+    sendable = st.binary(max_size=200).filter(lambda b: not set(b) & {0, 10, 13})
     return st.one_of(
         st.binary(max_size=200).map(base64.b64encode),
-        st.binary(max_size=200),
+        sendable,
         st.text(max_size=200).map(lambda t: base64.b64encode(t.encode())),
         st.just(base64.b64encode(b'{"x402Version": 3, "accepts": []}')),
         st.just(base64.b64encode(b'{"x402Version": 2, "accepts": []}')),

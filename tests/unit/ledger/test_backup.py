@@ -7,11 +7,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from flask.testing import FlaskCliRunner
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from autopay_app.errors import BackupError
-from autopay_app.ledger import backup, databases, seed
+from autopay_app.ledger import backup, databases, partitions, seed
 from autopay_app.ledger.backup import libpq_url
 
 TABLES = (
@@ -57,6 +58,11 @@ def test_backup_drop_restore_is_identical(
     backup.restore(result.path, fresh)
 
     assert fingerprint(fresh) == before
+    # The restored ledger keeps working: retention runs as the maintenance role.
+    engine = create_engine(fresh)
+    with Session(engine) as restored:
+        assert partitions.apply_retention(restored, 90).days == 90
+    engine.dispose()
     with pytest.raises(BackupError, match="empty database"):
         backup.restore(result.path, fresh)
 

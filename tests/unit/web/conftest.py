@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -79,7 +80,7 @@ def bearer() -> dict[str, str]:
 
 @pytest.fixture()
 def demo(app: Flask) -> seed.SeedReport:
-    """The demo data of ``autopay seed``, and the seller's circuit breaker (CLOSED).
+    """The demo data of ``autopay seed`` (which includes the seller's CLOSED breaker).
 
     Written in an app context of its own: a context held over the test would be
     shared by every test-client request (and with it ``g``, where Flask-WTF
@@ -90,7 +91,10 @@ def demo(app: Flask) -> seed.SeedReport:
     with app.app_context(), Session(db.engine) as session:
         report = seed.seed_demo(session)
         with session.begin():
-            session.add(CircuitBreaker(name=SELLER_BREAKER, state="CLOSED"))
+            state = session.scalar(
+                sa.select(CircuitBreaker.state).where(CircuitBreaker.name == SELLER_BREAKER)
+            )
+        assert state == "CLOSED"
         return report
 
 
