@@ -87,7 +87,11 @@ def _agent(cfg, url: str, h, api, tmp: Path):  # type: ignore[no-untyped-def]
         keypair_path=tmp / "bench-agent.json",
         agent_name=None,
     )
-    agent = Agent(settings, create_engine(url, pool_size=12), http_timeout=10)
+    from autopay_app import db_roles
+
+    engine = create_engine(url, pool_size=12)
+    db_roles.install(engine)  # as in the app: the agent works as the application role
+    agent = Agent(settings, engine, http_timeout=10)
     policies.update(
         agent.session(),
         agent.agent_id,
