@@ -36,7 +36,8 @@ def test_agents_and_balances(client, demo, bearer):
     assert card["requests"] == 2 and card["retries"] == 3
     assert card["failures_by_category"] == {"SELLER_5XX": 1}
     assert card["statistics_since"] < card["balance"]["last_checked"]
-    assert card["circuit_breakers"] == {"seller:127.0.0.1:8402": "CLOSED"}
+    assert card["circuit_breakers"]["seller:127.0.0.1:8402"] == "CLOSED"
+    assert card["circuit_breakers"]["seller:127.0.0.1:8499"] == "OPEN"  # seeded outage
 
 
 def test_requests_filters(client, demo, bearer):
