@@ -114,6 +114,8 @@ def app(database_url: str, settings: Settings) -> Iterator[Flask]:
     yield app
     from autopay_app.extensions import db
 
+    for agent in {id(a): a for a in app.extensions.get("autopay_agents", {}).values()}.values():
+        agent.close()  # its HTTP and RPC connections
     with app.app_context():
         db.engine.dispose()
 
