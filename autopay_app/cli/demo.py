@@ -10,6 +10,7 @@ child processes it started are stopped on the way out, by PID.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -173,6 +174,17 @@ def serve_dashboard(app: Flask, host: str, port: int) -> Any:
     return server
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the demo cleanly (children too), even when the
+    shell that started it ignores SIGINT (background jobs)."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 @click.command("demo")
 @click.option("--requests", "count", default=20, show_default=True, type=click.IntRange(0))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 32))
@@ -207,6 +219,7 @@ def demo(
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     cfg = context.settings()
+    _stop_on_signals()
     flask_migrate.upgrade()
     started: list[processes.Service] = []
     server = None
