@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -38,9 +38,8 @@ from autopay_app.models import (
 DECISION_KIND = "phase3"
 
 
-@dataclass(frozen=True)
-class ApiState:
-    """A monitored API with what the ledger knows of it."""
+class ApiState(NamedTuple):
+    """A monitored API with what the ledger knows of it (a tuple: a tick builds 1,000s)."""
 
     url: str
     weight: Decimal
@@ -95,11 +94,17 @@ def ensure_settings(
         ).one()
 
 
-SETTINGS_FIELDS = ("daily_budget", "burst_fraction", "max_buys_per_tick")
+SETTINGS_FIELDS = ("daily_budget", "burst_fraction", "max_buys_per_tick", "tick_seconds")
+#: Bounds of a per-agent tick interval (seconds; the column keeps 3 decimals).
+TICK_BOUNDS = (Decimal(1), Decimal(86400))
 
 
 def update_settings(session: Session, agent_id: uuid.UUID, **changes: Any) -> int:
-    """Change budget fields of an existing settings row; returns rows changed."""
+    """Change fields of an existing settings row (``tick_seconds=None``: the default).
+
+    Returns:
+        The number of rows changed (0 when the agent has no settings row).
+    """
     unknown = set(changes) - set(SETTINGS_FIELDS)
     if unknown:
         raise ValueError(f"not a monitor setting: {', '.join(sorted(unknown))}")
@@ -108,6 +113,28 @@ def update_settings(session: Session, agent_id: uuid.UUID, **changes: Any) -> in
             sa.update(MonitorSettings).where(MonitorSettings.agent_id == agent_id).values(**changes)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def claim_tick(session: Session, agent_id: uuid.UUID, seen: datetime | None, at: datetime) -> bool:
+    """Record that the agent's tick begins ``at``, unless someone ticked it since ``seen``.
+
+    The scheduler reads ``last_tick_at``, decides the agent is due and claims
+    the tick here before running it, so a tick that fails is not retried
+    before the agent's interval has passed again.
+
+    Returns:
+        True when the claim holds (``last_tick_at`` was still ``seen``).
+    """
+    with session.begin():
+        result = session.execute(
+            sa.update(MonitorSettings)
+            .where(
+                MonitorSettings.agent_id == agent_id,
+                MonitorSettings.last_tick_at.is_not_distinct_from(seen),
+            )
+            .values(last_tick_at=at)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------ monitored APIs
@@ -186,7 +213,9 @@ def active_agents(session: Session) -> list[Agent]:
 
 
 # ------------------------------------------------------ the prioritizer's read
-def stats_query(agent_id: uuid.UUID, cut: datetime, fail_cut: datetime) -> sa.Select[Any]:
+def stats_query(
+    agent_id: uuid.UUID, cut: datetime, fail_cut: datetime
+) -> sa.Select[str | None, datetime, int]:
     """Last ACCESSED time and FAILED count since ``fail_cut``, per URL, since ``cut``."""
     r = ApiRequest
     return (
@@ -206,15 +235,41 @@ def stats_query(agent_id: uuid.UUID, cut: datetime, fail_cut: datetime) -> sa.Se
     )
 
 
+def _stats(session: Session, query: Any) -> dict[str, tuple[datetime | None, int]]:
+    """``stats_query`` rows by URL."""
+    result: Any = session.execute(query)
+    return {u: (last, int(n)) for u, last, n in result}
+
+
 def _monitored(session: Session, agent_id: uuid.UUID) -> list[Any]:
     m = MonitoredApi
-    return list(
-        session.execute(
-            sa.select(m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source).where(
-                m.agent_id == agent_id, m.enabled
-            )
-        )
+    query = sa.select(m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source)
+    return list(session.execute(query.where(m.agent_id == agent_id, m.enabled)))
+
+
+def _situation(session: Session, agent_id: uuid.UUID) -> Any:
+    """Settings, policy, the latest balance and the sellers' breakers, in one statement."""
+    s, p, w, b = MonitorSettings, SpendPolicy, WalletBalance, CircuitBreaker
+    latest = (
+        sa.select(w.balance_usdc, w.balance_cash, w.balance_sol, w.threshold, w.low_balance_event)
+        .where(w.agent_id == agent_id)
+        .order_by(w.last_checked.desc())
+        .limit(1)
+        .lateral("latest")
     )
+    breakers = sa.select(sa.func.jsonb_object_agg(b.name, b.state)).where(b.name.like("seller:%"))
+    query = (
+        sa.select(
+            *(s.daily_budget, s.burst_fraction, s.max_buys_per_tick, s.pacing_tokens, s.pacing_at),
+            *(p.per_request_cap, p.hourly_cap, p.daily_cap, p.allowed_assets),
+            latest,
+            breakers.scalar_subquery().label("breakers"),
+        )
+        .join_from(s, p, p.agent_id == s.agent_id)
+        .outerjoin(latest, sa.true())
+        .where(s.agent_id == agent_id)
+    )
+    return session.execute(query).one()
 
 
 def snapshot(
@@ -225,7 +280,7 @@ def snapshot(
     window_for: Any,
     failure_window_s: float = 3600.0,
 ) -> Snapshot:
-    """Read the prioritizer's inputs for ``agent_id`` in one transaction.
+    """Read the prioritizer's inputs for ``agent_id`` in one transaction (four statements).
 
     Args:
         window_for: ``window_for(rows) -> seconds``: how far back staleness matters.
@@ -237,64 +292,31 @@ def snapshot(
         query = stats_query(
             agent_id, now - timedelta(seconds=window), now - timedelta(seconds=failure_window_s)
         )
-        stats = {u: (last, int(n)) for u, last, n in session.execute(query)}
-        apis = [
-            ApiState(
-                m.url,
-                m.weight,
-                m.price,
-                m.asset,
-                m.ttl_seconds,
-                m.source,
-                *stats.get(m.url, (None, 0)),
-            )
-            for m in rows
-        ]
-        settings = session.scalars(
-            sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id)
-        ).one()
-        policy = session.scalars(
-            sa.select(SpendPolicy).where(SpendPolicy.agent_id == agent_id)
-        ).one()
-        snap = Snapshot(
-            apis=apis,
-            daily_budget=settings.daily_budget,
-            burst_fraction=settings.burst_fraction,
-            max_buys_per_tick=settings.max_buys_per_tick,
-            pacing_tokens=settings.pacing_tokens,
-            pacing_at=settings.pacing_at,
-            per_request_cap=policy.per_request_cap,
-            hourly_cap=policy.hourly_cap,
-            daily_cap=policy.daily_cap,
-            allowed_assets=list(policy.allowed_assets),
-            spent_hour=spend.spent_since(session, agent_id, 1),
-            spent_day=spend.spent_since(session, agent_id, 24),
-        )
-        _add_balance_and_breakers(session, agent_id, snap)
-        return snap
-
-
-def _add_balance_and_breakers(session: Session, agent_id: uuid.UUID, snap: Snapshot) -> None:
-    balance = session.scalars(
-        sa.select(WalletBalance)
-        .where(WalletBalance.agent_id == agent_id)
-        .order_by(WalletBalance.last_checked.desc())
-        .limit(1)
-    ).first()
-    if balance is not None:
-        snap.balances = {
-            "USDC": balance.balance_usdc,
-            "CASH": balance.balance_cash,
-            "SOL": balance.balance_sol,
-        }
-        snap.threshold, snap.paused = balance.threshold, balance.low_balance_event
-    snap.breakers = dict(
-        session.execute(
-            sa.select(CircuitBreaker.name, CircuitBreaker.state).where(
-                CircuitBreaker.name.like("seller:%")
-            )
-        ).all()
+        stats = _stats(session, query)
+        never = (None, 0)
+        apis = [ApiState._make((*m, *stats.get(m[0], never))) for m in rows]
+        x = _situation(session, agent_id)
+        # one read of the spend windows (spent_since would run the same query twice)
+        spent_hour, spent_day = spend.windows(session, agent_id)
+    snap = Snapshot(
+        apis=apis,
+        daily_budget=x.daily_budget,
+        burst_fraction=x.burst_fraction,
+        max_buys_per_tick=x.max_buys_per_tick,
+        pacing_tokens=x.pacing_tokens,
+        pacing_at=x.pacing_at,
+        per_request_cap=x.per_request_cap,
+        hourly_cap=x.hourly_cap,
+        daily_cap=x.daily_cap,
+        allowed_assets=list(x.allowed_assets),
+        spent_hour=spent_hour,
+        spent_day=spent_day,
+        breakers=dict(x.breakers or {}),
     )
+    if x.balance_usdc is not None:
+        snap.balances = {"USDC": x.balance_usdc, "CASH": x.balance_cash, "SOL": x.balance_sol}
+        snap.threshold, snap.paused = x.threshold, x.low_balance_event
+    return snap
 
 
 # ----------------------------------------------------------------- decisions
@@ -307,7 +329,7 @@ def record_tick(
     at: datetime,
     plan: dict[str, Any] | None,
 ) -> None:
-    """Write one AGENT_DECISION event per decision and the pacing state, atomically."""
+    """Write one AGENT_DECISION event per decision, the pacing state and the tick time."""
     rows = [
         {
             "id": uuid.uuid4(),
@@ -326,7 +348,7 @@ def record_tick(
         session.execute(
             sa.update(MonitorSettings)
             .where(MonitorSettings.agent_id == agent_id)
-            .values(pacing_tokens=tokens, pacing_at=at, next_plan=plan)
+            .values(pacing_tokens=tokens, pacing_at=at, next_plan=plan, last_tick_at=at)
         )
 
 
@@ -366,10 +388,58 @@ def decisions(
 
 
 # --------------------------------------------------------------------- panel
+def _api_row(
+    r: MonitoredApi, stats: dict[str, tuple[datetime | None, int]], now: datetime
+) -> dict[str, Any]:
+    last, failures = stats.get(r.url, (None, 0))
+    age = (now - last).total_seconds() if last else None
+    fresh = bool(r.ttl_seconds and age is not None and age < r.ttl_seconds)
+    until = last + timedelta(seconds=r.ttl_seconds) if fresh and last and r.ttl_seconds else None
+    return {
+        "url": r.url,
+        "weight": str(r.weight),
+        "price": None if r.price is None else str(r.price),
+        "asset": r.asset or "USDC",
+        "ttl_seconds": r.ttl_seconds,
+        "source": r.source,
+        "enabled": r.enabled,
+        "last_access": last.isoformat() if last else None,
+        "age_s": None if age is None else round(age, 1),
+        "fresh": fresh,
+        "fresh_until": until.isoformat() if until else None,
+        "failures_last_hour": failures,
+    }
+
+
+def _settings_view(settings: MonitorSettings | None) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    tokens, tick, last = settings.pacing_tokens, settings.tick_seconds, settings.last_tick_at
+    return {
+        "daily_budget": str(settings.daily_budget),
+        "burst_fraction": str(settings.burst_fraction),
+        "max_buys_per_tick": settings.max_buys_per_tick,
+        "pacing_tokens": None if tokens is None else str(tokens),
+        "tick_seconds": None if tick is None else format(tick.normalize(), "f"),
+        "last_tick_at": None if last is None else last.isoformat(),
+    }
+
+
+def settings_summary(session: Session, agent_id: uuid.UUID) -> dict[str, Any] | None:
+    """The agent's settings as the panel shows them (None before it has any)."""
+    with session.begin():
+        return _settings_view(
+            session.scalar(sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id))
+        )
+
+
 def panel(
     session: Session, agent_id: uuid.UUID, now: datetime | None = None, limit: int = 10
 ) -> dict[str, Any]:
-    """The dashboard's Phase 3 panel: monitored APIs and their freshness, plan, decisions."""
+    """The dashboard's Phase 3 panel: monitored APIs and their freshness, plan, decisions.
+
+    ``settings.tick_seconds`` is None when the agent ticks at the scheduler's default.
+    """
     now = now or datetime.now(UTC)
     rows = list_apis(session, agent_id)
     window = max((r.ttl_seconds or 60 for r in rows), default=60) * 4
@@ -378,47 +448,15 @@ def panel(
             sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id)
         )
         query = stats_query(agent_id, now - timedelta(seconds=window), now - timedelta(hours=1))
-        stats = {u: (last, int(n)) for u, last, n in session.execute(query)}
-    apis = []
-    for r in rows:
-        last, failures = stats.get(r.url, (None, 0))
-        age = (now - last).total_seconds() if last else None
-        fresh = bool(r.ttl_seconds and age is not None and age < r.ttl_seconds)
-        apis.append(
-            {
-                "url": r.url,
-                "weight": str(r.weight),
-                "price": None if r.price is None else str(r.price),
-                "asset": r.asset or "USDC",
-                "ttl_seconds": r.ttl_seconds,
-                "source": r.source,
-                "enabled": r.enabled,
-                "last_access": last.isoformat() if last else None,
-                "age_s": None if age is None else round(age, 1),
-                "fresh": fresh,
-                "fresh_until": (last + timedelta(seconds=r.ttl_seconds)).isoformat()
-                if fresh and last and r.ttl_seconds
-                else None,
-                "failures_last_hour": failures,
-            }
-        )
+        stats = _stats(session, query)
     recent = [
         {"at": e.created_at.isoformat(), **(e.details or {})}
         for e in decisions(session, agent_id, limit)
     ]
     return {
         "agent_id": str(agent_id),
-        "settings": None
-        if settings is None
-        else {
-            "daily_budget": str(settings.daily_budget),
-            "burst_fraction": str(settings.burst_fraction),
-            "max_buys_per_tick": settings.max_buys_per_tick,
-            "pacing_tokens": None
-            if settings.pacing_tokens is None
-            else str(settings.pacing_tokens),
-        },
-        "apis": apis,
+        "settings": _settings_view(settings),
+        "apis": [_api_row(r, stats, now) for r in rows],
         "next_plan": settings.next_plan if settings else None,
         "decisions": recent,
     }

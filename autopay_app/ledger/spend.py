@@ -30,7 +30,7 @@ class Reservation:
     spent_day: Decimal
 
 
-def _windows(
+def windows(
     session: Session, agent_id: uuid.UUID, endpoint: str | None = None
 ) -> tuple[Decimal, Decimal]:
     """What the agent committed (every payment not FAILED) in the last hour and day."""
@@ -58,7 +58,7 @@ def spent_since(
     """What the agent committed in the last ``hours`` (1 or 24)."""
     if hours not in (1, 24):
         raise ValueError("spend windows are 1 and 24 hours")
-    spent_hour, spent_day = _windows(session, agent_id, endpoint)
+    spent_hour, spent_day = windows(session, agent_id, endpoint)
     return spent_hour if hours == 1 else spent_day
 
 
@@ -111,11 +111,11 @@ def reserve(
         policy = session.scalar(sa.select(SpendPolicy).where(SpendPolicy.agent_id == agent_id))
         if policy is None:
             raise CapExceeded("the agent has no spend policy")
-        hour, day = _windows(session, agent_id)
+        hour, day = windows(session, agent_id)
         api_hour: Decimal | None = None
         api_day: Decimal | None = None
         if endpoint in (policy.api_caps or {}):
-            api_hour, api_day = _windows(session, agent_id, endpoint)
+            api_hour, api_day = windows(session, agent_id, endpoint)
         _check(policy, amount, hour, day, api_hour, api_day, endpoint)
         payment = Payment(
             api_request_id=request_id,

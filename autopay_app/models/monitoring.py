@@ -2,7 +2,8 @@
 
 ``monitored_apis`` lists what an agent watches (weight = value of its data;
 price and TTL override the seller's catalog when set); ``monitor_settings``
-holds the agent's daily budget and the pacing bucket the prioritizer debits;
+holds the agent's daily budget, the pacing bucket the prioritizer debits and
+its own tick interval;
 ``job_runs`` records every run of a scheduler job and its outcome.
 """
 
@@ -59,6 +60,11 @@ class MonitorSettings(db.Model):  # type: ignore[name-defined,misc]
     """An agent's Phase 3 budget and pacing state (one row per agent)."""
 
     __tablename__ = "monitor_settings"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "tick_seconds IS NULL OR tick_seconds > 0", name="tick_seconds_positive"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     agent_id: Mapped[uuid.UUID] = mapped_column(
@@ -72,6 +78,10 @@ class MonitorSettings(db.Model):  # type: ignore[name-defined,misc]
     max_buys_per_tick: Mapped[int] = mapped_column(
         sa.Integer, nullable=False, server_default=sa.text("5")
     )
+    #: Seconds between the agent's ticks; None: the scheduler's AUTOPAY_TICK_S.
+    tick_seconds: Mapped[Decimal | None] = mapped_column(sa.Numeric(9, 3))
+    #: When the agent's last tick began (the scheduler's due check reads it).
+    last_tick_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     pacing_tokens: Mapped[Decimal | None] = mapped_column(Money)
     pacing_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     #: The next purchase the last tick planned (api, at, reason).

@@ -11,6 +11,9 @@ Design overview:
 - ``jobs``: balance monitor (RPC reads, LOW_BALANCE pause/resume, top-ups),
   prioritizer, settlement (finalize, reconcile stuck SIGNED, expire approvals),
   partitions, retention, backup.
+- ``cadence``: each agent's own tick interval (``monitor_settings.tick_seconds``,
+  default ``AUTOPAY_TICK_S``): the prioritizer job ticks only the agents that
+  are due and pulls its next run forward to the next one falling due.
 - ``prioritizer``: the pure scoring and ranking (value of fresh data over
   price, staleness vs TTL, budgets, balance, failures, breakers); ``pacing``:
   the token bucket that spreads a daily budget; ``tick``: the thin job that

@@ -35,7 +35,9 @@ def run_autonomously(
     """Tick ``ticks`` times or for ``minutes`` (every AUTOPAY_TICK_S); return every decision.
 
     The agent should be at PHASE3; each tick refreshes its balances first (the
-    LOW_BALANCE pause and resume apply) and then decides and buys.
+    LOW_BALANCE pause and resume apply) and then decides and buys. The demo
+    sets its own pace (``cfg.tick_s``, from ``autopay demo --tick``): the
+    agent's own ``tick_seconds`` applies under the scheduler, not here.
     """
     if ticks is None and minutes is None:
         raise ValueError("give ticks or minutes")

@@ -7,6 +7,7 @@ the run is recorded as ERROR with them (see :mod:`autopay_app.scheduler.core`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from autopay_app.ledger import backup as backups
 from autopay_app.ledger import balances, monitoring, partitions, policies
 from autopay_app.models import AutonomyLevel
+from autopay_app.scheduler import cadence
 from autopay_app.scheduler.config import SchedulerConfig
 
 if TYPE_CHECKING:
@@ -81,24 +83,66 @@ def balance_monitor(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
     return out
 
 
-def prioritizer_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
-    """One tick for every running agent at PHASE3."""
+def _tick_if_due(agent: Agent, cfg: SchedulerConfig) -> tuple[dict[str, Any] | None, datetime]:
+    """Tick ``agent`` if its own interval has passed; returns the outcome and when it is next due.
+
+    The outcome is None when the agent is not due (or another process just
+    ticked it). The tick is claimed before it runs, so one that fails is
+    retried after the agent's interval, not at every run of the job.
+    """
     from autopay_app.scheduler.tick import tick
 
-    out: dict[str, Any] = {"agents": {}, "errors": []}
+    session = agent.session()
+    settings = monitoring.ensure_settings(
+        session, agent.agent_id, cfg.daily_budget, cfg.pacing_burst, cfg.max_buys_per_tick
+    )
+    interval = cadence.interval_s(settings.tick_seconds, cfg.tick_s)
+    now = datetime.now(UTC)
+    due = cadence.due_at(settings.last_tick_at, interval, now)
+    following = now + timedelta(seconds=interval)
+    if not cadence.is_due(due, now):
+        return None, due
+    if not monitoring.claim_tick(session, agent.agent_id, settings.last_tick_at, now):
+        return None, following
+    try:
+        result = tick(agent, cfg, now=now)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}, following
+    outcome = {
+        "bought": [d.url for d in result.bought],
+        "decisions": len(result.decisions),
+        "tokens_left": str(result.tokens_left),
+        "tick_s": interval,
+    }
+    return outcome, following
+
+
+def prioritizer_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
+    """Tick every running PHASE3 agent whose own tick interval has passed.
+
+    The outcome's ``next_run_at`` is when the next agent falls due; the
+    scheduler pulls the job's next run forward to it when that is sooner than
+    ``AUTOPAY_TICK_S``. Agents not yet due are under ``waiting`` (seconds to go).
+    """
+    out: dict[str, Any] = {"agents": {}, "waiting": {}, "errors": []}
+    dues: list[datetime] = []
     for name, agent in running_agents(app).items():
         try:
             if agent.level() is not AutonomyLevel.PHASE3:
                 continue
-            result = tick(agent, cfg)
+            outcome, due = _tick_if_due(agent, cfg)
         except Exception as exc:
             out["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
             continue
-        out["agents"][name] = {
-            "bought": [d.url for d in result.bought],
-            "decisions": len(result.decisions),
-            "tokens_left": str(result.tokens_left),
-        }
+        dues.append(due)
+        if outcome is None:
+            wait = (due - datetime.now(UTC)).total_seconds()
+            out["waiting"][name] = round(max(wait, 0.0), 3)
+        elif "error" in outcome:
+            out["errors"].append(f"{name}: {outcome['error']}")
+        else:
+            out["agents"][name] = outcome
+    out["next_run_at"] = min(dues).isoformat() if dues else None
     return out
 
 
@@ -153,7 +197,8 @@ def backup_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
     return {"path": str(result.path), "size": result.size, "uploaded_to": result.uploaded_to}
 
 
-#: name -> (function, the config attribute giving its period in seconds)
+#: name -> (function, the config attribute giving its period in seconds); a job whose
+#: outcome has ``next_run_in_s`` runs again that soon when it is sooner than its period.
 JOBS: dict[str, tuple[Job, str]] = {
     "balances": (balance_monitor, "monitor_interval_s"),
     "prioritizer": (prioritizer_job, "tick_s"),

@@ -25,7 +25,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,11 @@ from autopay_app.scheduler import pacing
 
 STALE_CAP = 4.0
 BUY, SKIP = "BUY", "SKIP"
+CLOSED = "CLOSED"
+#: Decimal places amounts are shown with in reasons and details (the mint's decimals);
+#: anything else keeps the ledger's 9.
+ASSET_DECIMALS = {"USDC": 6, "CASH": 6}
+LEDGER_DECIMALS = 9
 #: How a decision reads in the audit trail (a BUY whose fetch failed becomes FAILED).
 ACTION_NAMES = {BUY: "BOUGHT", SKIP: "SKIPPED", "FAILED": "FAILED"}
 
@@ -48,11 +54,28 @@ class Candidate:
     ttl_s: int
     last_access: datetime | None = None
     failures: int = 0
-    breaker: str = "CLOSED"
+    breaker: str = CLOSED
 
     @property
     def seller(self) -> str:
-        return f"seller:{urlsplit(self.url).netloc}"
+        return seller_of(self.url)
+
+
+@lru_cache(maxsize=8192)
+def seller_of(url: str) -> str:
+    """The name of the circuit breaker guarding ``url``'s seller (cached: ticks repeat URLs)."""
+    return f"seller:{urlsplit(url).netloc}"
+
+
+def amount(value: Decimal, asset: str) -> str:
+    """``value`` cut (never rounded up) to the asset's decimals, without trailing zeros.
+
+    Budget arithmetic (the refilling pacing bucket) carries 28 significant
+    digits; an audit trail shows what the mint can represent.
+    """
+    places = ASSET_DECIMALS.get(asset, LEDGER_DECIMALS)
+    cut = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+    return format(cut.normalize(), "f") if cut else "0"
 
 
 @dataclass(frozen=True)
@@ -102,7 +125,7 @@ class Decision:
             "decision": ACTION_NAMES.get(self.action, self.action),
             "reason": self.reason,
             "rank": self.rank,
-            "price": str(self.price) if self.price is not None else None,
+            "price": None if self.price is None else amount(self.price, self.asset),
             "asset": self.asset,
             "weight": str(self.weight),
             "ttl_s": self.ttl_s,
@@ -139,24 +162,44 @@ def _hard_skip(c: Candidate, s: Scores, budget: Budget) -> str | None:
     have = budget.balances.get(c.asset, Decimal(0))
     if have < budget.threshold or (budget.paused and not budget.balances):
         return (
-            f"payments paused: {c.asset} balance {have} is below the threshold "
-            f"{budget.threshold} (LOW_BALANCE); waiting for a top-up"
+            f"payments paused: {c.asset} balance {amount(have, c.asset)} is below the threshold "
+            f"{amount(budget.threshold, c.asset)} (LOW_BALANCE); waiting for a top-up"
         )
     if c.price > budget.per_request_cap:
-        return f"price {c.price} is above the per-request cap {budget.per_request_cap}"
+        return (
+            f"price {amount(c.price, c.asset)} is above the per-request cap "
+            f"{amount(budget.per_request_cap, c.asset)}"
+        )
     return None
 
 
 def _budget_skip(c: Candidate, budget: Budget, spent: Decimal, by_asset: Decimal) -> str | None:
     assert c.price is not None
+    price = amount(c.price, c.asset)
     if c.price > budget.day_left - spent:
-        return f"daily budget: {budget.day_left - spent} left for today, price {c.price}"
+        left = amount(budget.day_left - spent, c.asset)
+        return f"daily budget: {left} left for today, price {price}"
     if c.price > budget.hour_left - spent:
-        return f"hourly cap: {budget.hour_left - spent} left this hour, price {c.price}"
+        return (
+            f"hourly cap: {amount(budget.hour_left - spent, c.asset)} left this hour, price {price}"
+        )
     have = budget.balances.get(c.asset, Decimal(0)) - by_asset
     if have - c.price < budget.threshold:
-        return f"{c.asset} balance {have} would fall below the threshold {budget.threshold}"
+        return (
+            f"{c.asset} balance {amount(have, c.asset)} would fall below the threshold "
+            f"{amount(budget.threshold, c.asset)}"
+        )
     return None
+
+
+def _buy_reason(rank: int, c: Candidate, s: Scores, budget: Budget, spent: Decimal) -> str:
+    assert c.price is not None
+    allowance = min(budget.tokens, budget.hour_left, budget.day_left) - spent
+    return (
+        f"rank {rank}, score {s.score:.4g} = weight {c.weight.normalize():f} x urgency "
+        f"{s.urgency:.2f} x reliability {s.reliability:.2f} / price "
+        f"{amount(c.price, c.asset)}; fits the allowance {amount(allowance, c.asset)}"
+    )
 
 
 def decide(candidates: list[Candidate], budget: Budget, now: datetime) -> list[Decision]:
@@ -170,7 +213,8 @@ def decide(candidates: list[Candidate], budget: Budget, now: datetime) -> list[D
         else:
             ranked.append((c, s))
     ranked.sort(key=lambda cs: (-cs[1].score, cs[0].url))
-    spent, per_asset, buys, saving = Decimal(0), {}, 0, None
+    per_asset: dict[str, Decimal] = {}
+    spent, buys, saving = Decimal(0), 0, None
     decided = []
     for rank, (c, s) in enumerate(ranked, 1):
         assert c.price is not None
@@ -185,18 +229,14 @@ def decide(candidates: list[Candidate], budget: Budget, now: datetime) -> list[D
         elif c.price > budget.tokens - spent:
             wait = pacing.seconds_until(budget.tokens - spent, c.price, budget.daily_budget)
             d.reason = (
-                f"pacing: {budget.tokens - spent} in the bucket, price {c.price}; "
-                f"affordable in {wait:.0f}s"
+                f"pacing: {amount(budget.tokens - spent, c.asset)} in the bucket, "
+                f"price {amount(c.price, c.asset)}; affordable in {wait:.0f}s"
             )
             d.extra["affordable_in_s"] = round(wait, 1)
             saving = c.url
         else:
             d.action = BUY
-            d.reason = (
-                f"rank {rank}, score {s.score:.4g} = weight {c.weight} x urgency {s.urgency:.2f} "
-                f"x reliability {s.reliability:.2f} / price {c.price}; fits the allowance "
-                f"{min(budget.tokens, budget.hour_left, budget.day_left) - spent}"
-            )
+            d.reason = _buy_reason(rank, c, s, budget, spent)
             spent, buys = spent + c.price, buys + 1
             per_asset[c.asset] = asset_spent + c.price
         decided.append(d)

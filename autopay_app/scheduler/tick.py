@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from autopay_app.ledger import monitoring
 from autopay_app.scheduler import pacing, prioritizer
 from autopay_app.scheduler.config import SchedulerConfig
-from autopay_app.scheduler.prioritizer import BUY, Budget, Candidate, Decision
+from autopay_app.scheduler.prioritizer import (
+    BUY,
+    CLOSED,
+    Budget,
+    Candidate,
+    Decision,
+    amount,
+    seller_of,
+)
 
 if TYPE_CHECKING:
     from autopay_app.agent import Agent
@@ -114,8 +122,12 @@ def candidates(
             catalog_price, catalog_ttl = listed(lookup(row.url) or {}, asset)
             price = price if price is not None else catalog_price
             ttl = ttl or catalog_ttl or DEFAULT_TTL_S
-        c = Candidate(row.url, row.weight, price, asset, ttl, row.last_access, row.failures)
-        out.append(Candidate(**{**c.__dict__, "breaker": snap.breakers.get(c.seller, "CLOSED")}))
+        breaker = snap.breakers.get(seller_of(row.url), CLOSED) if snap.breakers else CLOSED
+        out.append(
+            Candidate(
+                row.url, row.weight, price, asset, ttl, row.last_access, row.failures, breaker
+            )
+        )
     return out
 
 
@@ -143,7 +155,7 @@ def _buy(agent: Agent, d: Decision, drift: Decimal) -> Decimal:
     result = agent.fetch(d.url, max_amount=d.price * (1 + drift), asset=d.asset)
     d.extra |= {"request_id": result.request_id, "outcome": result.status}
     if result.amount is not None:
-        d.extra["paid"] = format(result.amount.normalize(), "f")
+        d.extra["paid"] = amount(result.amount, d.asset)
     if result.payment_hash:
         d.extra["payment_hash"] = result.payment_hash
     if result.status != "ACCESSED":

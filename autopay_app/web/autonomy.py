@@ -7,8 +7,9 @@ field, and then call the ledger's own functions (``upsert_api``,
 ``remove_api``, ``ensure_settings`` + ``update_settings``). Rows added here
 carry the source ``dashboard``.
 
-The tick interval is the scheduler's (``AUTOPAY_TICK_S``, one job for every
-agent), not a ledger setting, so it is shown, not edited.
+The tick interval is a per-agent setting too (``tick_seconds``): a number of
+seconds, or blank / ``null`` for the scheduler's ``AUTOPAY_TICK_S``. The
+scheduler's job sees a changed interval within ``AUTOPAY_TICK_S``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MAX_URL = 2048
 MAX_WEIGHT = Decimal("10000")
 MAX_BUDGET = Decimal("1000000")
 MAX_BUYS = 10_000
+SETTINGS_FIELDS = ("daily_budget", "burst_fraction", "max_buys_per_tick", "tick_seconds")
 #: (field, lowest, highest, decimal places) of the budget settings.
 SETTINGS = (
     ("daily_budget", Decimal(0), MAX_BUDGET, 9),
@@ -85,20 +87,42 @@ def parse_weight(raw: Any) -> Decimal | None:
     return weight
 
 
-def parse_settings(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Daily budget, burst fraction and purchases per tick, all three required."""
-    out: dict[str, Any] = {
-        name: _decimal(values.get(name), name, low, high, places)
-        for name, low, high, places in SETTINGS
-    }
-    raw = values.get("max_buys_per_tick")
+def parse_tick(raw: Any) -> Decimal | None:
+    """Seconds between the agent's ticks; None (blank, ``null``, ``default``): AUTOPAY_TICK_S."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "default")):
+        return None
+    low, high = monitoring.TICK_BOUNDS
+    return _decimal(raw, "tick_seconds", low, high, 3)
+
+
+def _buys(raw: Any) -> int:
     try:
         buys = int(str(raw).strip()) if not isinstance(raw, bool) else None
     except ValueError:
         buys = None
     if buys is None or not 1 <= buys <= MAX_BUYS:
         raise BadParameter("max_buys_per_tick", f"a whole number from 1 to {MAX_BUYS}")
-    out["max_buys_per_tick"] = buys
+    return buys
+
+
+def parse_settings(values: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Budget settings and the tick interval, parsed and checked.
+
+    The form sends daily budget, burst fraction and purchases per tick (all
+    required) and ``tick_seconds`` (blank: the default). With ``partial`` (the
+    JSON API) each field is optional, but at least one must be given; a field
+    left out is left unchanged.
+    """
+    out: dict[str, Any] = {}
+    for name, low, high, places in SETTINGS:
+        if not partial or name in values:
+            out[name] = _decimal(values.get(name), name, low, high, places)
+    if not partial or "max_buys_per_tick" in values:
+        out["max_buys_per_tick"] = _buys(values.get("max_buys_per_tick"))
+    if "tick_seconds" in values:
+        out["tick_seconds"] = parse_tick(values.get("tick_seconds"))
+    if not out:
+        raise BadParameter("body", f"give at least one of {', '.join(SETTINGS_FIELDS)}")
     return out
 
 
@@ -115,17 +139,36 @@ def remove_api(agent_id: uuid.UUID, url: str) -> bool:
     return monitoring.remove_api(ledger_session(), agent_id, url)
 
 
-def save_settings(agent_id: uuid.UUID, changes: dict[str, Any]) -> None:
-    """Write the agent's budget settings, creating its settings row when absent."""
+def save_settings(agent_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write the agent's settings (its row is created with the defaults when absent).
+
+    Returns:
+        The agent's settings as the panel shows them.
+    """
+    cfg = scheduler_config()
+    defaults: dict[str, Any] = {
+        "daily_budget": getattr(cfg, "daily_budget", Decimal(5)),
+        "burst_fraction": getattr(cfg, "pacing_burst", Decimal("0.05")),
+        "max_buys_per_tick": getattr(cfg, "max_buys_per_tick", 5),
+    }
+    row = defaults | {k: v for k, v in changes.items() if k in defaults}
     session = ledger_session()
     monitoring.ensure_settings(
-        session,
-        agent_id,
-        changes["daily_budget"],
-        changes["burst_fraction"],
-        changes["max_buys_per_tick"],
+        session, agent_id, row["daily_budget"], row["burst_fraction"], row["max_buys_per_tick"]
     )
     monitoring.update_settings(session, agent_id, **changes)
+    return settings_view(agent_id)
+
+
+def settings_view(agent_id: uuid.UUID) -> dict[str, Any]:
+    """The agent's settings with ``default_tick_seconds`` (AUTOPAY_TICK_S) beside its own."""
+    settings = monitoring.settings_summary(ledger_session(), agent_id) or {}
+    return {"agent_id": str(agent_id), **settings, "default_tick_seconds": default_tick_s()}
+
+
+def default_tick_s() -> float | None:
+    """The scheduler's AUTOPAY_TICK_S in this app (None without a scheduler)."""
+    return getattr(scheduler_config(), "tick_s", None)
 
 
 def panel(agent_id: uuid.UUID) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The Phase 3 page in a real browser: the panel, adding and removing an API, budgets."""
+"""The Phase 3 page in a real browser: the panel, adding and removing an API, budgets, tick."""
 
 from __future__ import annotations
 
@@ -53,3 +53,14 @@ def test_edit_monitored_apis_and_budgets(page, base):
     page.wait_for_selector(".flash.ok")
     assert "Daily budget 9.000000000" in page.text_content("[data-test=phase3-settings]")
     page.shot("budgets")
+
+    page.fill("[data-test=tick-seconds]", "45")
+    page.click("[data-test=edit-settings] button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    assert "every 45 s, this agent's own" in page.text_content("[data-test=tick-interval]")
+    assert "a tick every 45 s" in page.text_content("[data-test=phase3-settings]")
+    page.fill("[data-test=tick-seconds]", "")
+    page.click("[data-test=edit-settings] button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    assert "the scheduler's default" in page.text_content("[data-test=tick-interval]")
+    page.shot("tick")

@@ -165,6 +165,20 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None]] = [
     ),
     (
         "get",
+        "/monitored-apis/settings",
+        "Phase 3: an agent's budgets and tick interval (tick_seconds null: AUTOPAY_TICK_S)",
+        [{**AGENT, "required": True}],
+        None,
+    ),
+    (
+        "patch",
+        "/monitored-apis/settings",
+        "Phase 3: change some of an agent's budgets and its tick interval; answers the settings",
+        [],
+        "monitor_settings",
+    ),
+    (
+        "get",
         "/export",
         "Accessed data as JSON Lines or CSV (streamed)",
         [*EXPORT, _q("format", "jsonl or csv", {"type": "string", "enum": ["jsonl", "csv"]})],
@@ -188,6 +202,31 @@ BODIES = {
                 "type": ["number", "string"],
                 "description": "value of the API's data, above 0, at most 10000, 4 decimals;"
                 " default 1 for a new URL",
+            },
+        },
+    },
+    "monitor_settings": {
+        "type": "object",
+        "required": ["agent_id"],
+        "minProperties": 2,
+        "additionalProperties": False,
+        "description": "give at least one setting; one left out is left unchanged",
+        "properties": {
+            "agent_id": UUID,
+            "daily_budget": {
+                "type": ["number", "string"],
+                "description": "token units a day, 0 to 1000000, 9 decimals",
+            },
+            "burst_fraction": {
+                "type": ["number", "string"],
+                "description": "pacing bucket size as a fraction of the daily budget, "
+                "0.0001 to 1, 4 decimals",
+            },
+            "max_buys_per_tick": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "tick_seconds": {
+                "type": ["number", "string", "null"],
+                "description": "seconds between the agent's ticks, 1 to 86400, 3 decimals; "
+                "null returns the agent to the scheduler's AUTOPAY_TICK_S",
             },
         },
     },
@@ -241,7 +280,7 @@ def document() -> dict[str, Any]:
                 "Authenticate with 'Authorization: Bearer <token>': AUTOPAY_API_TOKEN, "
                 "or the token derived from AUTOPAY_ADMIN_PASSWORD "
                 "(printed by 'autopay serve'). A logged-in browser may use its session cookie "
-                "and must then send X-CSRFToken on POST and DELETE. "
+                "and must then send X-CSRFToken on POST, PATCH and DELETE. "
                 "Lists return {items, next_cursor, limit}."
             ),
         },

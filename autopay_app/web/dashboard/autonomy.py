@@ -3,8 +3,9 @@
 The panel (monitored APIs, their freshness, the next planned purchase, recent
 decisions with reasons) is the scheduler's partial ``phase3_panel.html``,
 polled by htmx. The forms add an API (from the seller's catalog or by URL),
-change its weight, remove it, and set the budgets; each POST carries the CSRF
-token and ends in a redirect back to the page with a message.
+change its weight, remove it, and set the budgets and the agent's tick
+interval; each POST carries the CSRF token and ends in a redirect back to the
+page with a message (a bad value: "Not saved: <field>: <why>", nothing changed).
 """
 
 from __future__ import annotations
@@ -102,5 +103,5 @@ def autonomy_settings() -> Any:
         flash(f"Not saved: {exc.description}", "error")
         return _back(agent_id)
     autonomy.save_settings(agent_id, changes)
-    flash("Budget settings saved; the next tick uses them.", "ok")
+    flash("Settings saved; the next tick uses them.", "ok")
     return _back(agent_id)

@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopay_app.scheduler import pacing
-from autopay_app.scheduler.prioritizer import BUY, SKIP, Budget, Candidate, decide, plan, score
+from autopay_app.scheduler.prioritizer import (
+    BUY,
+    SKIP,
+    Budget,
+    Candidate,
+    amount,
+    decide,
+    plan,
+    score,
+)
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -89,13 +98,39 @@ def test_budget_windows_and_tick_limit() -> None:
     apis = [api(str(i), "1", "0.01", 60) for i in range(6)]
     by_hour = decide(apis, budget(hour_left=Decimal("0.02")), NOW)
     assert sum(d.action == BUY for d in by_hour) == 2
-    assert by_hour[2].reason.startswith("hourly cap: 0.00 left")
+    assert by_hour[2].reason == "hourly cap: 0 left this hour, price 0.01"
     by_day = decide(apis, budget(day_left=Decimal("0.03")), NOW)
     assert sum(d.action == BUY for d in by_day) == 3
     limited = decide(apis, budget(max_buys=4), NOW)
     assert [d.reason for d in limited if d.action == SKIP] == [
         "tick limit: 4 purchases already this tick"
     ] * 2
+
+
+def test_amounts_are_cut_to_the_assets_decimals() -> None:
+    assert amount(Decimal("0.1604753802777777777777777778"), "USDC") == "0.160475"
+    assert amount(Decimal("0.0000009"), "CASH") == "0"  # cut, never rounded up
+    assert amount(Decimal("0.010000000"), "USDC") == "0.01"
+    assert amount(Decimal("5"), "USDC") == "5"
+    assert amount(Decimal("-0.0300001"), "USDC") == "-0.03"
+    assert amount(Decimal("0.123456789123"), "SOL") == "0.123456789"  # the ledger's 9
+
+
+def test_reasons_and_details_show_quantized_amounts() -> None:
+    third = Decimal(1) / Decimal(3)  # what a refilling bucket carries
+    apis = [api("top", "2", "0.010000000", 60), api("next", "1", "0.5", 60)]
+    b = budget(tokens=third, per_request_cap=Decimal(1), balances={"USDC": third * 10})
+    bought, paced = decide(apis, b, NOW)
+    assert bought.action == BUY and bought.reason.endswith(
+        "/ price 0.01; fits the allowance 0.333333"
+    )
+    assert "weight 2 x urgency 4.00" in bought.reason
+    assert paced.reason.startswith("pacing: 0.323333 in the bucket, price 0.5; affordable in")
+    assert bought.details()["price"] == "0.01"
+    low = decide([api("x", "1", "0.01", 60)], budget(balances={"USDC": third / 100}), NOW)[0]
+    assert low.reason.startswith("payments paused: USDC balance 0.003333 is below the threshold")
+    for d in (bought, paced, low):
+        assert not any(len(w.split(".")[-1]) > 6 for w in d.reason.split() if w[:1].isdigit())
 
 
 def test_plan_names_the_api_waiting_for_the_bucket_or_the_next_to_go_stale() -> None:

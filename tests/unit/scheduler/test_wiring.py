@@ -159,3 +159,58 @@ def test_panel_partial_renders_apis_plan_and_decisions(session: Session) -> None
     html = env.get_template("phase3_panel.html").render(panel=monitoring.panel(session, agent.id))
     assert "http://s/&lt;a&gt;" in html and "<a>" not in html
     assert "pacing: 0 in the bucket" in html and "2026-01-01T00:00:00+00:00" in html
+
+
+def test_tick_interval_column_claim_and_constraint(session: Session) -> None:
+    with session.begin():
+        agent = make_agent(session)
+    monitoring.ensure_settings(session, agent.id, Decimal(1), Decimal("0.05"), 5)
+    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] is None
+    assert monitoring.update_settings(session, agent.id, tick_seconds=Decimal("90.5")) == 1
+    summary = monitoring.settings_summary(session, agent.id)
+    assert summary["tick_seconds"] == "90.5" and summary["last_tick_at"] is None
+    now = datetime.now(UTC)
+    assert monitoring.claim_tick(session, agent.id, None, now) is True
+    assert monitoring.claim_tick(session, agent.id, None, now) is False  # ticked since read
+    later = now + timedelta(seconds=91)
+    assert monitoring.claim_tick(session, agent.id, now, later) is True
+    assert monitoring.settings_summary(session, agent.id)["last_tick_at"] == later.isoformat()
+    monitoring.record_tick(
+        session, agent.id, [], tokens=Decimal(0), at=later + timedelta(1), plan=None
+    )
+    assert (
+        monitoring.panel(session, agent.id)["settings"]["last_tick_at"]
+        == (later + timedelta(1)).isoformat()
+    )
+    monitoring.update_settings(session, agent.id, tick_seconds=None)
+    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] is None
+    with pytest.raises(sa.exc.IntegrityError, match="tick_seconds_positive"):
+        monitoring.update_settings(session, agent.id, tick_seconds=Decimal(0))
+
+
+def test_pull_forward_moves_the_next_run_only_sooner(app: Flask) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    scheduler = create_scheduler(app, config.load({}))
+    scheduler._scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler._scheduler.start(paused=True)
+    try:
+        start = datetime.now(UTC)
+        scheduler._scheduler.add_job(
+            print,
+            IntervalTrigger(seconds=60),
+            id="prioritizer",
+            next_run_time=start + timedelta(seconds=60),
+        )
+        assert scheduler.pull_forward("prioritizer", None) is None
+        assert scheduler.pull_forward("nothing", start.isoformat()) is None
+        later = (start + timedelta(seconds=120)).isoformat()
+        assert scheduler.pull_forward("prioritizer", later) is None
+        soon = start + timedelta(seconds=5)
+        assert scheduler.pull_forward("prioritizer", soon.isoformat()) == soon
+        assert scheduler._scheduler.get_job("prioritizer").next_run_time == soon
+        past = scheduler.pull_forward("prioritizer", (start - timedelta(hours=1)).isoformat())
+        assert past is not None and past >= start  # never in the past
+    finally:
+        scheduler._scheduler.shutdown(wait=False)

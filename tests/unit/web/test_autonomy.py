@@ -66,6 +66,7 @@ def test_page_shows_panel_catalog_forms_and_tick_interval(client, phase3):
     assert 'hx-trigger="every 10s"' in page
     assert 'value="http://127.0.0.1:8402/api/market-feed">/api/market-feed' in page  # catalog
     assert "AUTOPAY_TICK_S" in page and 'data-test="not-phase3"' not in page
+    assert 'name="tick_seconds"' in page and "the scheduler's default" in page
 
 
 def test_panel_fragment_is_polled_and_escapes(client, phase3):
@@ -226,3 +227,121 @@ def test_openapi_documents_the_monitored_apis(client):
     assert body["required"] == ["agent_id", "url"] and "weight" in body["properties"]
     assert "201" in ops["post"]["responses"] and "400" in ops["post"]["responses"]
     assert {p["name"] for p in ops["delete"]["parameters"]} == {"agent_id", "url"}
+
+
+def _settings(client, bearer, agent_id):
+    answer = client.get(f"/api/v1/monitored-apis/settings?agent_id={agent_id}", headers=bearer)
+    assert answer.status_code == 200
+    return answer.json
+
+
+BUDGETS = {"daily_budget": "5", "burst_fraction": "0.05", "max_buys_per_tick": "5"}
+
+
+def test_settings_form_sets_and_resets_the_tick_interval(client, phase3, bearer):
+    answer = client.post("/autonomy/settings", data=_form(phase3, **BUDGETS, tick_seconds="90.5"))
+    assert answer.status_code == 302
+    assert _settings(client, bearer, phase3.agent.id)["tick_seconds"] == "90.5"
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Settings saved" in page and "every 90.5 s, this agent's own" in page
+    assert 'value="90.5"' in page and "a tick every 90.5 s" in page  # form and panel
+    client.post("/autonomy/settings", data=_form(phase3, **BUDGETS, tick_seconds=""))
+    settings = _settings(client, bearer, phase3.agent.id)
+    assert settings["tick_seconds"] is None and settings["default_tick_seconds"] == 60.0
+    assert (
+        client.post("/autonomy/settings", data={**BUDGETS, "tick_seconds": "5"}).status_code == 400
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "tick_seconds: must be between 1 and 86400"),
+        ("86401", "tick_seconds: must be between 1 and 86400"),
+        ("soon", "tick_seconds: not a number"),
+        ("1.0001", "tick_seconds: at most 3 decimal places"),
+        ("NaN", "tick_seconds: must be between 1 and 86400"),
+    ],
+)
+def test_bad_tick_interval_in_the_form_is_refused(client, phase3, bearer, value, message):
+    client.post("/autonomy/settings", data=_form(phase3, **BUDGETS, tick_seconds="30"))
+    page = client.post(
+        "/autonomy/settings",
+        data=_form(phase3, **{**BUDGETS, "daily_budget": "9"}, tick_seconds=value),
+        follow_redirects=True,
+    )
+    assert f"Not saved: {message}" in page.get_data(as_text=True)
+    settings = _settings(client, bearer, phase3.agent.id)
+    assert settings["tick_seconds"] == "30" and settings["daily_budget"] == "5.000000000"
+
+
+def test_api_settings_get_and_patch(client, phase3, bearer):
+    agent = str(phase3.agent.id)
+    before = _settings(client, bearer, agent)
+    assert before["tick_seconds"] is None and before["max_buys_per_tick"] == 5
+    url = "/api/v1/monitored-apis/settings"
+    changed = client.patch(url, json={"agent_id": agent, "tick_seconds": 120}, headers=bearer)
+    assert changed.status_code == 200 and changed.json["tick_seconds"] == "120"
+    assert changed.json["daily_budget"] == "5.000000000"  # left out: unchanged
+    both = {"agent_id": agent, "tick_seconds": "2.5", "max_buys_per_tick": 2}
+    assert client.patch(url, json=both, headers=bearer).json["max_buys_per_tick"] == 2
+    listing = client.get(f"/api/v1/monitored-apis?agent_id={agent}", headers=bearer).json
+    assert listing["settings"]["tick_seconds"] == "2.5" and listing["default_tick_seconds"] == 60.0
+    reset = client.patch(url, json={"agent_id": agent, "tick_seconds": None}, headers=bearer)
+    assert reset.json["tick_seconds"] is None
+    # an agent without settings gets a row with the defaults and the change
+    idle = client.patch(
+        url, json={"agent_id": str(phase3.idle.id), "tick_seconds": 30}, headers=bearer
+    )
+    assert idle.status_code == 200 and idle.json["tick_seconds"] == "30"
+    assert idle.json["daily_budget"] == "5.000000000"
+
+
+@pytest.mark.parametrize(
+    ("body", "parameter"),
+    [
+        (None, "body"),
+        ({"tick_seconds": 30}, "agent_id"),
+        ({"agent_id": "AGENT"}, "body"),
+        ({"agent_id": "AGENT", "tick_seconds": 0}, "tick_seconds"),
+        ({"agent_id": "AGENT", "tick_seconds": -5}, "tick_seconds"),
+        ({"agent_id": "AGENT", "tick_seconds": "1e9"}, "tick_seconds"),
+        ({"agent_id": "AGENT", "tick_seconds": True}, "tick_seconds"),
+        ({"agent_id": "AGENT", "tick_seconds": [30]}, "tick_seconds"),
+        ({"agent_id": "AGENT", "tick_seconds": 0.5}, "tick_seconds"),
+        ({"agent_id": "AGENT", "tick_s": 30}, "tick_s"),
+        ({"agent_id": "AGENT", "max_buys_per_tick": 0}, "max_buys_per_tick"),
+        ({"agent_id": "AGENT", "tick_seconds": 30, "daily_budget": -1}, "daily_budget"),
+    ],
+)
+def test_api_settings_bad_input_is_400_and_changes_nothing(client, phase3, bearer, body, parameter):
+    if body and body.get("agent_id") == "AGENT":
+        body = {**body, "agent_id": str(phase3.agent.id)}
+    answer = client.patch("/api/v1/monitored-apis/settings", json=body, headers=bearer)
+    assert answer.status_code == 400
+    assert answer.json["error"]["message"].startswith(f"{parameter}:")
+    assert _settings(client, bearer, phase3.agent.id)["tick_seconds"] is None
+
+
+def test_api_settings_unknown_agent_and_csrf(client, phase3, bearer):
+    url = "/api/v1/monitored-apis/settings"
+    unknown = {"agent_id": str(uuid.uuid4()), "tick_seconds": 30}
+    assert client.patch(url, json=unknown, headers=bearer).status_code == 404
+    assert client.get(f"{url}?agent_id={uuid.uuid4()}", headers=bearer).status_code == 404
+    assert client.get(url, headers=bearer).status_code == 400
+    body = {"agent_id": str(phase3.agent.id), "tick_seconds": 30}
+    assert client.patch(url, json=body).status_code == 400  # session cookie, no CSRF token
+    assert _settings(client, bearer, phase3.agent.id)["tick_seconds"] is None
+    answer = client.patch(url, json=body, headers={"X-CSRFToken": phase3.token})
+    assert answer.status_code == 200 and answer.json["tick_seconds"] == "30"
+
+
+def test_openapi_documents_the_settings_endpoint(client):
+    ops = client.get("/api/v1/openapi.json").json["paths"]["/monitored-apis/settings"]
+    assert set(ops) == {"get", "patch"}
+    body = ops["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["agent_id"] and body["additionalProperties"] is False
+    assert "null" in body["properties"]["tick_seconds"]["type"]
+    assert "AUTOPAY_TICK_S" in body["properties"]["tick_seconds"]["description"]
+    assert "400" in ops["patch"]["responses"] and "404" in ops["patch"]["responses"]
+    assert {p["name"] for p in ops["get"]["parameters"]} == {"agent_id"}
