@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,8 @@ from sqlalchemy.orm import Session
 from autopay_app import embedded_db
 from autopay_app.chaos import checks, faults
 from autopay_app.config import Settings
-from autopay_app.ledger import agents, databases, policies
+from autopay_app.ledger import agents, backup, databases, policies, secret_scan
+from autopay_app.secrets import SecretBox, load_or_create_key_material
 
 ROLES = ("phase1", "phase3")
 FUNDING = {"USDC": Decimal(400), "CASH": Decimal(400)}
@@ -49,6 +51,7 @@ class Report:
     verdicts: list[checks.Verdict] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    scanned: tuple[int, int] = (0, 0)  # secrets looked for, files scanned
 
 
 @dataclass
@@ -133,10 +136,28 @@ class Chaos:
             address = str(wallet.load_or_create(self.home / f"{role}.json").pubkey())
             row = agents.ensure_agent(session, f"chaos-{role}", address)
             policies.update(session, row.id, hourly_cap=cap, daily_cap=cap * 2)
+            agents.set_session_token(session, row, secrets.token_urlsafe(24), self._box())
             h.fund(address, sol=1, usdc=FUNDING["USDC"], cash=FUNDING["CASH"])
             made[role] = (row.id, address)
         engine.dispose()
         return made
+
+    def _box(self) -> SecretBox:
+        return SecretBox(load_or_create_key_material(None, self.home))
+
+    def _scan_secrets(self, url: str) -> None:
+        """A dump of the ledger and every worker log must hold no key and no plain token."""
+        engine = sa.create_engine(url)
+        with Session(engine) as session:
+            known = [
+                *secret_scan.keypair_secrets(self.home),
+                *secret_scan.session_token_secrets(session, self._box()),
+            ]
+        engine.dispose()
+        dump = backup.backup(url, self.home / "dump", keep=1).path
+        findings = secret_scan.scan([dump, *self.report.logs], known)
+        self.report.scanned = (len(known), 1 + len(self.report.logs))
+        self.report.violations += [f"secret exposed: {f}" for f in findings]
 
     # ------------------------------------------------------------------ run
     def run(self) -> Report:
@@ -172,6 +193,7 @@ class Chaos:
             self.report.seconds = time.monotonic() - started
             self._settle_and_check(url, engine, h, made)
             engine.dispose()
+            self._scan_secrets(url)
         embedded_db.stop_server(self.home)
         return self.report
 

@@ -45,6 +45,11 @@ def chaos(n: int, seed: int, minutes: float) -> None:
             f"{v.verified_payments}, spent "
             + ", ".join(f"{a} {s}" for a, s in sorted(v.spent.items()))
         )
+    known, files = report.scanned
+    click.echo(
+        f"secret scan         {known} keys and session tokens looked for in a dump and "
+        f"{files - 1} logs"
+    )
     click.echo(f"violations          {len(report.violations)}")
     for line in report.violations[:50]:
         click.echo(f"  VIOLATION {line}")

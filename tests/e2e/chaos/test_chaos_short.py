@@ -36,5 +36,7 @@ def test_chaos_run_of_200_requests_finds_no_violation(tmp_path: Path) -> None:
     assert int(re.search(r"^requests\s+(\d+)", out, re.M).group(1)) >= 200
     injected = re.search(r"^faults injected\s+(.*)$", out, re.M).group(1)
     assert injected.strip(), out
+    scanned = re.search(r"^secret scan\s+(\d+) keys and session tokens", out, re.M)
+    assert scanned and int(scanned.group(1)) >= 4, out  # two keypairs, two tokens, at least
     transfers = [int(n) for n in re.findall(r"transfers on chain (\d+)", out)]
     assert sum(transfers) > 50, out  # the run really paid, under fire
