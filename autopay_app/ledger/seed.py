@@ -61,7 +61,7 @@ def _paid(session: Session, agent: Agent, i: int, now: datetime) -> None:
     url = f"http://127.0.0.1:8402{path}"
     doc = samples.payment_required(url, amount_atomic=int(price * 10**6))
     sig = samples.fake_signature(f"demo-{i}")
-    when = now - timedelta(hours=47 - i * 2)
+    when = now - timedelta(minutes=(12 - i) * 170)  # the last ~34 hours, most within a day
     request = ApiRequest(
         agent_id=agent.id,
         endpoint=path,
