@@ -52,7 +52,8 @@ def test_requests_filters(client, demo, bearer):
     assert count("api_type=KNOWLEDGE_DATA&status=ACCESSED") == 6
     assert count("endpoint=/api/market-feed") == 3
     since = (datetime.now(UTC) - timedelta(hours=30)).isoformat()
-    assert count(f"since={since.replace('+00:00', 'Z')}&status=ACCESSED") == 10  # the seed spreads 12 purchases over ~34 h
+    # The seed spreads its 12 purchases over ~34 hours: 10 fall in the last 30.
+    assert count(f"since={since.replace('+00:00', 'Z')}&status=ACCESSED") == 10
 
 
 def test_request_detail_has_instructions_retries_and_classification(client, demo, bearer):
