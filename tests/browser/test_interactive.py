@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import re
 import warnings
 from dataclasses import replace
@@ -13,13 +12,7 @@ import pytest
 from autopay_app import create_app
 from tests.browser.conftest import login, serve
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        importlib.util.find_spec("autopay_app.agent.interactive") is None,
-        reason="autopay_app.agent.interactive is missing (the agent is not installed)",
-    ),
-]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
