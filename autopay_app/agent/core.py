@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -60,13 +62,17 @@ class Agent:
         )
         self.address = str(self.keypair.pubkey())
         self.name = name or settings.agent_name or f"agent-{self.address[:8]}"
+        self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # The hot path's single-statement steps commit by themselves: one round trip each.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cache: dict[str, tuple[float, Any]] = {}
         self.retry_base = settings.retry_base_s if retry_base is None else retry_base
         http_timeout = settings.http_timeout_s if http_timeout is None else http_timeout
         self.breaker_threshold, self.breaker_cooldown = breaker_threshold, breaker_cooldown
         self.mints = {"USDC": settings.usdc_mint, "CASH": settings.cash_mint}
         self.http = Http(http_timeout)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="autopay-io")
         self.chain = Chain(
             settings.solana_rpc_url, settings.usdc_mint, settings.cash_mint, timeout=http_timeout
         )
@@ -86,25 +92,42 @@ class Agent:
     def session(self) -> Session:
         return self._sessions()
 
+    def write(self) -> sa.Connection:
+        """A connection on which every statement commits by itself (one step of a fetch)."""
+        return self._autocommit.connect()
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]:
+        """A connection in a transaction that commits when the block ends (the reservation)."""
+        return self.engine.begin()
+
+    def in_background(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on the agent's small I/O pool (reads that overlap a ledger write)."""
+        return self._pool.submit(fn)
+
     def close(self) -> None:
-        """Release the agent's HTTP connections."""
+        """Release the agent's HTTP connections and its I/O pool."""
+        self._pool.shutdown(wait=True)
         self.http.close()
         self.chain.close()
         self.signer.close()
 
     def policy(self) -> SpendPolicy:
         """The spend policy (re-read at most once a second; caps are re-checked under lock)."""
-        return self._cached("policy", lambda: policies.get_or_create(self.session(), self.agent_id))
+        return self.cached("policy", lambda: policies.get_or_create(self.session(), self.agent_id))
 
-    def _cached(self, key: str, load: Callable[[], T], ttl: float = 1.0) -> T:
+    def cached(self, key: str, load: Callable[[], T], ttl: float = 1.0) -> T:
+        """``load()``, re-run at most every ``ttl`` seconds (per agent object)."""
         hit = self._cache.get(key)
         now = time.monotonic()
         if hit is None or now - hit[0] > ttl:
             hit = self._cache[key] = (now, load())
         return hit[1]  # type: ignore[no-any-return]
 
+    def forget(self, key: str) -> None:
+        self._cache.pop(key, None)
+
     def level(self) -> AutonomyLevel:
-        return self._cached("level", self._load_level)
+        return self.cached("level", self._load_level)
 
     def _load_level(self) -> AutonomyLevel:
         with self.session() as s, s.begin():
@@ -180,6 +203,7 @@ class Agent:
 
     def _failed(self, flow: PaymentFlow, exc: AgentError) -> FetchResult:
         assert flow.request_id is not None
+        flow.record_402()  # a refused 402 is part of the record too
         requests_log.fail(
             self.session(),
             flow.request_id,

@@ -1,21 +1,31 @@
 """One paid request, as data (DESIGN.md): every step lands in the ledger.
 
-1. ApiRequest PENDING.  2. GET; a 402 is parsed and stored: PAYMENT_REQUIRED.
-3. Policy chooses an offer or refuses.  4. Balance guard.  (Phase 2: a person
-approves here.)  5. Reserve within the spend caps (Payment INITIATED), sign,
-write the signed bytes ahead (SIGNED, request PAID) and only then send.
-6. 200: data and receipt stored, CONFIRMED / ACCESSED.  7. The agent reads the
-transfer on chain itself: TransactionLog, VERIFIED.  Failures are classified;
-retries resend the *same* signed bytes while their blockhash is valid.
+1. ApiRequest PENDING.  2. GET; a 402 is parsed (PAYMENT_REQUIRED, stored with
+the reservation).  3. Policy chooses an offer or refuses.  4. Balance guard.
+(Phase 2: a person approves here.)  5. One transaction: the spend lock and the
+caps (INITIATED), signing, the signed bytes written ahead (SIGNED, request
+PAID); only after its commit is anything sent.  6. 200: data and receipt
+stored, CONFIRMED / ACCESSED, while the agent reads the transfer on chain
+itself.  7. TransactionLog, VERIFIED.  Failures are classified; retries resend
+the *same* signed bytes while their blockhash is valid.
+
+The steps on the path of every paid request are single SQL statements
+(:mod:`autopay_app.ledger.payments`, :mod:`~autopay_app.ledger.spend`), and the
+two chain reads overlap ledger writes (blockhash during the first GET, the
+transfer during the delivery write): the agent's cost over a bare x402 client is
+four commits and one RPC read (``autopay bench``).
 """
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import sqlalchemy as sa
 
 from autopay_app.agent import crash, gateway, retry, settle
 from autopay_app.agent.chain import rpc_failure
@@ -23,6 +33,7 @@ from autopay_app.agent.errors import (
     AgentError,
     DuplicatePayment,
     FacilitatorRejected,
+    PolicyDenied,
     SettlementPending,
     SignatureInvalid,
 )
@@ -31,7 +42,7 @@ from autopay_app.agent.http import Answer
 from autopay_app.agent.policy import Choice, Context, rank
 from autopay_app.agent.verify import Expected, Verified
 from autopay_app.ledger import payments, requests_log, spend
-from autopay_app.models import ApiType, Currency, PaymentStatus
+from autopay_app.models import ApiType, ConfirmationStatus, PaymentStatus
 
 if TYPE_CHECKING:
     from autopay_app.agent.core import Agent
@@ -81,36 +92,61 @@ class PaymentFlow:
         self.payment_id: uuid.UUID | None = None
         self.signed: SignedPayment | None = None
         self.last_valid: int | None = None
+        self._blockhash: Future[tuple[str, int]] | None = None
+        self._unrecorded_402: tuple[dict[str, Any], dict[str, str]] | None = None
 
     @property
     def seller(self) -> str:
         return f"seller:{self.parts.netloc}"
 
+    @property
+    def endpoint(self) -> str:
+        return (self.parts.path or "/")[:255]
+
     def open(self) -> uuid.UUID:
         payload = {"method": "GET", "url": self.url, "query": self.parts.query}
-        self.request_id = requests_log.open_request(
-            self.agent.session(),
-            self.agent.agent_id,
-            self.url,
-            self.parts.path or "/",
-            api_type_for(self.parts.path),
-            payload,
-        )
+        with self.agent.write() as conn:
+            self.request_id = requests_log.open_request(
+                conn,
+                self.agent.agent_id,
+                self.url,
+                self.endpoint,
+                api_type_for(self.parts.path),
+                payload,
+            )
         return self.request_id
 
     # ------------------------------------------------------------------ 2. ask
     def ask(self) -> Answer | None:
-        """GET the resource; returns the answer if it was free (no 402)."""
+        """GET the resource; returns the answer if it was free (no 402).
+
+        The blockhash a payment would need is read meanwhile (the agent buys paid
+        resources: a free one costs one wasted read).
+        """
+        self._blockhash = self.agent.in_background(
+            lambda: self.agent.rpc(lambda c: c.latest_blockhash())
+        )
         answer = self._with_retries(lambda: self.agent.guarded_get(self.seller, self.url))
         if answer.status == 402:
             self.info = gateway.parse_payment_required(answer.headers, answer.body)
-            requests_log.record_402(
-                self.agent.session(), self._rid, self.info.document, answer.headers
-            )
+            # Written with the reservation (one commit), or by record_402() on any other path.
+            self._unrecorded_402 = (self.info.document, answer.headers)
             return None
         if 200 <= answer.status < 300:
             return answer
         raise AgentError(f"{self.url} answered {answer.status}", category="UNKNOWN")
+
+    def record_402(self, conn: sa.Connection | None = None) -> None:
+        """Store the 402's instructions and headers unless they are stored already."""
+        if self._unrecorded_402 is None:
+            return
+        document, headers = self._unrecorded_402
+        if conn is not None:  # inside the caller's transaction: stored once it commits
+            requests_log.record_402(conn, self._rid, document, headers)
+            return
+        with self.agent.write() as own:
+            requests_log.record_402(own, self._rid, document, headers)
+        self._unrecorded_402 = None
 
     # --------------------------------------------------------------- 3-4. decide
     def decide(self) -> Choice:
@@ -134,59 +170,95 @@ class PaymentFlow:
 
     # ------------------------------------------------------------- 5. reserve+sign
     def reserve_and_sign(self) -> None:
-        assert self.info is not None and self.choice is not None
-        self.agent.resolve_unsettled(self.url)
-        offer = self.choice.offer
-        try:
-            reservation = spend.reserve(
-                self.agent.session(),
-                agent_id=self.agent.agent_id,
-                request_id=self._rid,
-                amount=self.choice.amount,
-                currency=Currency(self.choice.asset),
-                amount_atomic=offer.amount_atomic,
-                asset_mint=offer.asset,
-                pay_to=offer.pay_to,
-                network=offer.network,
-                facilitator_url=self.agent.settings.facilitator_url,
-                x402_version=self.info.version,
-                endpoint=self.parts.path,
-            )
-        except spend.CapExceeded as exc:
-            from autopay_app.agent.errors import PolicyDenied
+        """One transaction: the spend lock and the caps, signing, the write-ahead row.
 
-            raise PolicyDenied(str(exc)) from None
-        self.payment_id = reservation.payment_id
-        crash.point("after_reserve")
+        A payment is signed only under the agent's spend lock and committed with its
+        signed bytes before anything is sent; if anything fails before the commit,
+        nothing was reserved and nothing can have been sent. An earlier unsettled
+        payment for the same URL is settled from the chain first (never by paying again).
+        """
+        assert self.info is not None and self.choice is not None
+        blockhash, self.last_valid = self._latest_blockhash()  # never waited for under the lock
+        for settled_first in (False, True):
+            try:
+                with self.agent.transaction() as conn:
+                    self.record_402(conn)
+                    reservation = spend.reserve(
+                        conn,
+                        agent_id=self.agent.agent_id,
+                        amount=self.choice.amount,
+                        endpoint=self.endpoint,
+                        url=self.url,
+                    )
+                    crash.point("after_reserve")
+                    signed = self._sign(blockhash, reservation.payment_id)
+                    crash.point("after_sign")
+                    payments.write_ahead(
+                        conn, self._ref_for(reservation.payment_id), self._write_ahead(signed)
+                    )
+            except spend.CapExceeded as exc:
+                raise PolicyDenied(str(exc)) from None
+            except spend.Unsettled:
+                if settled_first:
+                    break
+                self.agent.resolve_unsettled(self.url)  # raises while one is undecided
+                continue
+            self._unrecorded_402 = None
+            self.payment_id, self.signed = reservation.payment_id, signed
+            crash.point("after_write_ahead")
+            return
+        raise SettlementPending(
+            f"an earlier payment for {self.url} is not settled yet: "
+            "no second payment before it is proven dead",
+            retryable=False,
+        )
+
+    def _sign(self, blockhash: str, payment_id: uuid.UUID) -> SignedPayment:
+        assert self.info is not None and self.choice is not None
         try:
-            blockhash, self.last_valid = self.agent.rpc(lambda c: c.latest_blockhash())
-            self.signed = self.agent.signer.sign(
-                self.info, offer, blockhash, f"pay_{self.payment_id.hex}"
+            return self.agent.signer.sign(
+                self.info, self.choice.offer, blockhash, f"pay_{payment_id.hex}"
             )
-        except AgentError as exc:
-            self._release(exc)
+        except AgentError:
             raise
         except Exception as exc:  # the SDK failed to build it: nothing was signed
-            err = rpc_failure(exc) or AgentError(
+            raise rpc_failure(exc) or AgentError(
                 f"cannot build the payment: {exc}", category="INVALID_402"
-            )
-            self._release(err)
-            raise err from exc
-        crash.point("after_sign")
-        payments.mark_signed(
-            self.agent.session(),
-            self.payment_id,
-            payer_signature=self.signed.payer_signature,
-            memo=self.signed.memo,
-            signed_transaction=self.signed.transaction_b64,
-            last_valid_block_height=self.last_valid,
-            payment_identifier=self.signed.payment_identifier,
-        )
-        crash.point("after_write_ahead")
+            ) from exc
 
-    def _release(self, exc: AgentError) -> None:
+    def _write_ahead(self, signed: SignedPayment) -> payments.WriteAhead:
+        assert self.info is not None and self.choice is not None and self.last_valid is not None
+        offer = self.choice.offer
+        return payments.WriteAhead(
+            amount_atomic=offer.amount_atomic,
+            asset_mint=offer.asset,
+            pay_to=offer.pay_to,
+            network=offer.network,
+            facilitator_url=self.agent.settings.facilitator_url,
+            x402_version=self.info.version,
+            payer_signature=signed.payer_signature,
+            memo=signed.memo,
+            signed_transaction=signed.transaction_b64,
+            last_valid_block_height=self.last_valid,
+            payment_identifier=signed.payment_identifier,
+        )
+
+    def _latest_blockhash(self) -> tuple[str, int]:
+        prefetched, self._blockhash = self._blockhash, None
+        if prefetched is not None:
+            return prefetched.result()
+        return self.agent.rpc(lambda c: c.latest_blockhash())
+
+    @property
+    def _ref(self) -> payments.PaymentRef:
         assert self.payment_id is not None
-        payments.mark_failed(self.agent.session(), self.payment_id, exc.category, str(exc))
+        return self._ref_for(self.payment_id)
+
+    def _ref_for(self, payment_id: uuid.UUID) -> payments.PaymentRef:
+        assert self.choice is not None
+        return payments.PaymentRef(
+            payment_id, self._rid, self.agent.agent_id, self.choice.amount, self.choice.asset
+        )
 
     # ----------------------------------------------------------------- 6. deliver
     def deliver(self) -> FetchResult:
@@ -213,22 +285,52 @@ class PaymentFlow:
         tx_hash = str(receipt.get("transaction") or "") or self.agent.find_on_chain(self.payment_id)
         if not tx_hash:
             return self._undelivered(SettlementPending("200 without a settlement receipt"))
-        verified, mismatch = self._check(tx_hash)
+        # The chain is read while the data and the receipt are written.
+        check = self.agent.in_background(lambda: self._check(tx_hash))
+        self._record_delivery(answer, tx_hash, receipt)
+        verified, mismatch = check.result()
+        if verified is not None:
+            with self.agent.write() as conn:
+                payments.mark_verified(
+                    conn,
+                    self._ref,
+                    payment_hash=tx_hash,
+                    metadata=verified.metadata,
+                    level=ConfirmationStatus.CONFIRMED,
+                    fee_lamports=verified.fee_lamports,
+                )
+        if mismatch is not None:
+            settle.reject(self.agent, self.payment_id, mismatch, tx_hash)
+        crash.point("after_verify")
+        return self._delivered(answer, tx_hash)
+
+    def _record_delivery(self, answer: Answer, tx_hash: str, receipt: dict[str, Any]) -> None:
+        assert self.payment_id is not None
+        data, headers = answer.json_or_text(), answer.headers
+        with self.agent.write() as conn:
+            if payments.mark_delivered(
+                conn,
+                self._ref,
+                payment_hash=tx_hash,
+                receipt=receipt,
+                data=data,
+                http_status=answer.status,
+                headers=headers,
+                latency_ms=answer.elapsed_ms,
+                endpoint=self.endpoint,
+            ):
+                return
+        # Not SIGNED any more (reconciliation got there first): the general path.
         payments.mark_confirmed(
             self.agent.session(),
             self.payment_id,
             payment_hash=tx_hash,
             receipt=receipt,
-            data=answer.json_or_text(),
+            data=data,
             http_status=answer.status,
-            headers=answer.headers,
+            headers=headers,
             latency_ms=answer.elapsed_ms,
-            verified=(verified.metadata, verified.fee_lamports) if verified else None,
         )
-        if mismatch is not None:
-            settle.reject(self.agent, self.payment_id, mismatch, tx_hash)
-        crash.point("after_verify")
-        return self._delivered(answer, tx_hash)
 
     def _check(self, tx_hash: str) -> tuple[Verified | None, SignatureInvalid | None]:
         """Independent verification of the transfer, before the result is written."""

@@ -1,7 +1,8 @@
 """Balance guard: no signing below the price or the threshold.
 
 A WalletBalance row younger than ``max_age`` is trusted; otherwise (and always
-while paused) the balance is read fresh from the RPC. Below the amount or the
+while paused) the balance is read fresh from the RPC. The latest row is re-read
+from the database at most once a second (its age is still the row's own). Below the amount or the
 threshold: a LOW_BALANCE audit event with top-up instructions, payments paused
 (InsufficientFunds, nothing signed); a later read with funds resumes them.
 """
@@ -18,6 +19,8 @@ from autopay_app.ledger import balances
 if TYPE_CHECKING:
     from autopay_app.agent.core import Agent
 
+LATEST = "latest-balance"
+
 
 class BalanceGuard:
     def __init__(self, agent: Agent, max_age_s: float) -> None:
@@ -32,10 +35,12 @@ class BalanceGuard:
         threshold = agent.threshold
         low = [a for a in agent.policy().allowed_assets if row.of(a) < threshold]
         balances.record(agent.session(), agent.agent_id, agent.address, row, threshold, low)
+        agent.forget(LATEST)
         return row
 
     def current(self) -> tuple[balances.BalanceRead, bool]:
-        row = balances.latest(self.agent.session(), self.agent.agent_id)
+        agent = self.agent
+        row = agent.cached(LATEST, lambda: balances.latest(agent.session(), agent.agent_id))
         if row is not None and not row.low_balance_event:
             age = (datetime.now(UTC) - row.last_checked).total_seconds()
             if age <= self.max_age_s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -30,11 +31,15 @@ class Answer:
 
 
 class Http:
+    """GETs to sellers. The environment's proxy, CA bundle and netrc settings are read
+    once per origin (requests re-reads the whole environment on every call otherwise)."""
+
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[requests.Session] = []
+        self._env: dict[str, dict[str, Any]] = {}
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -43,6 +48,19 @@ class Http:
             with self._lock:
                 self._all.append(session)
         return session
+
+    def _settings(self, url: str) -> dict[str, Any]:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        settings = self._env.get(origin)
+        if settings is None:
+            env = requests.Session()
+            settings = env.merge_environment_settings(origin + "/", {}, None, None, None)
+            auth = requests.utils.get_netrc_auth(origin + "/")
+            settings["auth"] = auth
+            env.close()
+            self._env[origin] = settings
+        return settings
 
     def close(self) -> None:
         """Close every thread's connection pool."""
@@ -55,8 +73,14 @@ class Http:
     def get(self, url: str, headers: dict[str, str] | None = None) -> Answer:
         """GET ``url``; 2xx and 4xx are answers, the rest raise a classified error."""
         try:
-            response = self._session().get(
-                url, headers=headers or {}, timeout=self.timeout, allow_redirects=False, stream=True
+            session = self._session()
+            session.trust_env = False  # _settings() applied the environment already
+            response = session.get(
+                url,
+                headers=headers or {},
+                timeout=self.timeout,
+                allow_redirects=False,
+                **{**self._settings(url), "stream": True},
             )
             declared = int(response.headers.get("Content-Length") or 0)
             body = b"" if declared > MAX_BODY_BYTES else response.content

@@ -48,6 +48,7 @@ class Approval:
 
 def hold(agent: Agent, flow: PaymentFlow, ttl: timedelta = APPROVAL_TTL) -> FetchResult:
     assert flow.choice is not None and flow.info is not None and flow.request_id is not None
+    flow.record_402()  # the approval is resumed from the stored instructions
     with agent.session() as s, s.begin():
         s.add(
             PaymentApproval(

@@ -93,14 +93,20 @@ def verify(agent: Agent, payment_id: uuid.UUID) -> str:
         return str(payment.status)
     if verified is None:
         return str(payment.status)  # not visible yet: reconciliation tries again
-    payments.mark_verified(
-        agent.session(),
-        payment_id,
-        verified.metadata,
-        ConfirmationStatus.CONFIRMED,
-        verified.fee_lamports,
+    with agent.write() as conn:
+        done = payments.mark_verified(
+            conn,
+            payments.PaymentRef.of(payment),
+            payment_hash=payment.payment_hash,
+            metadata=verified.metadata,
+            level=ConfirmationStatus.CONFIRMED,
+            fee_lamports=verified.fee_lamports,
+        )
+    return (
+        PaymentStatus.VERIFIED.value
+        if done
+        else str(payments.get(agent.session(), payment_id).status)
     )
-    return PaymentStatus.VERIFIED.value
 
 
 def find(agent: Agent, payment_id: uuid.UUID) -> str | None:

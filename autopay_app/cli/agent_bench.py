@@ -1,10 +1,17 @@
-"""``autopay bench agent``: the agent against the SDK's bare client, in the same run.
+"""``autopay bench [agent]``: the agent against the SDK's bare client, in the same run.
 
 Both pay the same endpoint of the same mock API through the same harness and
 facilitator (fresh processes, slots as fast as possible), sequentially and with
 4 and 8 concurrent workers. The agent does everything it always does (ledger
 rows, policy, balance guard, write-ahead, on-chain verification); the bare SDK
 client only pays. The ratio of their p50 latencies is the agent's overhead.
+
+The two are interleaved request by request (each worker alternates agent and
+bare SDK, swapping the order every pair), so both see the same machine: on a
+shared two-core VM the speed of the CPU drifts by a factor of two within
+minutes, and two back-to-back blocks would compare two different machines.
+Throughput is each client's closed-loop rate, ``workers / mean latency``
+(Little's law).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from autopay_app.cli import context
 from autopay_app.ledger import databases, policies
 
 PATH = "/api/market-feed?symbols=SOL"
+WARM_UP = 10
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,6 @@ class Figure:
     who: str
     workers: int
     latencies_ms: list[float]
-    seconds: float
 
     def pct(self, q: int) -> float:
         data = sorted(self.latencies_ms)
@@ -42,20 +49,24 @@ class Figure:
 
     @property
     def rate(self) -> float:
-        return len(self.latencies_ms) / self.seconds
+        return self.workers * 1000 / statistics.mean(self.latencies_ms)
 
 
-def _timed(fn: Callable[[], bool], n: int, workers: int, who: str) -> Figure:
-    def one(_: int) -> float:
-        start = time.perf_counter()
-        if not fn():
-            raise click.ClickException(f"{who}: a paid request failed during the benchmark")
-        return (time.perf_counter() - start) * 1000
+def _interleaved(clients: dict[str, Callable[[], bool]], n: int, workers: int) -> list[Figure]:
+    """``n`` calls of each client, alternating within every worker; one Figure each."""
+    names = list(clients)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
 
-    start = time.perf_counter()
+    def pair(i: int) -> None:
+        for name in names if i % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            if not clients[name]():
+                raise click.ClickException(f"{name}: a paid request failed during the benchmark")
+            latencies[name].append((time.perf_counter() - start) * 1000)  # list.append is atomic
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        latencies = list(pool.map(one, range(n)))
-    return Figure(who, workers, latencies, time.perf_counter() - start)
+        list(pool.map(pair, range(n)))
+    return [Figure(name, workers, latencies[name]) for name in names]
 
 
 def _print(figures: list[Figure]) -> None:
@@ -131,24 +142,20 @@ def agent_bench(n: int, worker_counts: str) -> None:
             bare_key = Keypair()
             bare = bare_sdk_session(bare_key, h.rpc_url)
             h.fund(api.pay_to, usdc=0, cash=0)
-            total = n * len(worker_counts.split(",")) * 0.05 + 10
+            total = (n * len(worker_counts.split(",")) + WARM_UP) * 0.05 + 10
             h.fund(agent.address, usdc=total, cash=1)
             h.fund(str(bare_key.pubkey()), usdc=total, cash=1)
             target = api.url + PATH
-            agent.fetch(target), bare.get(target, timeout=30)  # warm both up
+            clients = {
+                "agent": lambda: agent.fetch(target).status == "ACCESSED",
+                "bare SDK": lambda: bare.get(target, timeout=30).status_code == 200,
+            }
+            for _ in range(WARM_UP):  # connections, prepared statements, caches
+                for client in clients.values():
+                    client()
             for workers in (int(w) for w in worker_counts.split(",")):
                 click.echo(f"{workers} worker(s): {n} paid requests each ...", err=True)
-                figures.append(
-                    _timed(lambda: agent.fetch(target).status == "ACCESSED", n, workers, "agent")
-                )
-                figures.append(
-                    _timed(
-                        lambda: bare.get(target, timeout=30).status_code == 200,
-                        n,
-                        workers,
-                        "bare SDK",
-                    )
-                )
+                figures.extend(_interleaved(clients, n, workers))
             agent.close()
             bare.close()
     finally:

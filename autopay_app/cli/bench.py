@@ -14,9 +14,20 @@ from autopay_app.ledger import bench as ledger_bench
 from autopay_app.ledger import databases
 
 
-@click.group("bench")
-def bench() -> None:
-    """Benchmarks (each prints a table and a ratio against a same-run baseline)."""
+@click.group("bench", invoke_without_command=True)
+@click.option("--requests", "n", default=200, show_default=True, type=click.IntRange(10))
+@click.option("--workers", "worker_counts", default="1,4,8", show_default=True)
+@click.pass_context
+def bench(ctx: click.Context, n: int, worker_counts: str) -> None:
+    """Benchmarks (each prints a table and a ratio against a same-run baseline).
+
+    Without a subcommand: the agent against the x402 SDK's bare client
+    (``autopay bench agent``), with ``--requests`` and ``--workers``.
+    """
+    if ctx.invoked_subcommand is None:
+        from autopay_app.cli.agent_bench import agent_bench
+
+        ctx.invoke(agent_bench, n=n, worker_counts=worker_counts)
 
 
 def _bar(label: str, total: int):  # type: ignore[no-untyped-def]

@@ -49,6 +49,38 @@ def _assign_ids(session: Session) -> None:
             obj.id = uuid.uuid4()
 
 
+def status_event(
+    *,
+    payment_id: uuid.UUID,
+    request_id: uuid.UUID | None,
+    before: str | None,
+    after: str,
+    amount: Any,
+    currency: Any,
+    payment_hash: str | None,
+) -> dict[str, Any]:
+    """The audit event of a payment entering ``after``: type, severity and details.
+
+    Shared by the ORM hook and the agent's hot path
+    (:mod:`autopay_app.ledger.purchase`), so both write the same rows.
+    """
+    event_type, severity = event_for_status(PaymentStatus(after))
+    return {
+        "event_type": event_type,
+        "severity": severity,
+        "related_id": payment_id,
+        "details": {
+            "payment_id": str(payment_id),
+            "api_request_id": str(request_id),
+            "from": before,
+            "to": after,
+            "amount": str(amount),
+            "currency": str(currency),
+            "payment_hash": payment_hash,
+        },
+    }
+
+
 def _audit_payment_changes(session: Session, flush_context: Any, instances: Any) -> None:
     _assign_ids(session)
     for obj in list(session.new) + list(session.dirty):
@@ -60,25 +92,17 @@ def _audit_payment_changes(session: Session, flush_context: Any, instances: Any)
         before, after = change
         if obj.status is None:
             obj.status = PaymentStatus.INITIATED
-        event_type, severity = event_for_status(PaymentStatus(after))
         request_id = obj.api_request_id or (obj.api_request.id if obj.api_request else None)
-        session.add(
-            AuditEvent(
-                agent_id=obj.agent_id,
-                event_type=event_type,
-                severity=severity,
-                related_id=obj.id,
-                details={
-                    "payment_id": str(obj.id),
-                    "api_request_id": str(request_id),
-                    "from": before,
-                    "to": after,
-                    "amount": str(obj.amount),
-                    "currency": str(obj.currency),
-                    "payment_hash": obj.payment_hash,
-                },
-            )
+        event = status_event(
+            payment_id=obj.id,
+            request_id=request_id,
+            before=before,
+            after=after,
+            amount=obj.amount,
+            currency=obj.currency,
+            payment_hash=obj.payment_hash,
         )
+        session.add(AuditEvent(agent_id=obj.agent_id, **event))
 
 
 def install() -> None:

@@ -3,12 +3,19 @@
 INITIATED (reserved) -> SIGNED (signed bytes committed *before* sending) ->
 CONFIRMED (seller's settlement receipt, or found on chain) -> VERIFIED (the
 agent read the transfer on chain itself), or FAILED. Each status change writes
-its audit event through :mod:`autopay_app.ledger.hooks`.
+its audit event: through :mod:`autopay_app.ledger.hooks` for ORM changes, and
+inside the statement itself on the agent's hot path (:func:`write_ahead`,
+:func:`mark_delivered`, :func:`mark_verified`: one round trip each, built with
+the same :func:`~autopay_app.ledger.hooks.status_event`). A payment is born
+SIGNED: reserved and signed under the spend lock in one transaction, its history
+INITIATED -> SIGNED recorded with it.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from autopay_app.ledger import audit_rows, hooks
 from autopay_app.models import (
     ApiRequest,
     AuditEvent,
@@ -31,25 +39,215 @@ from autopay_app.models import (
 )
 
 
-def mark_signed(
-    session: Session,
-    payment_id: uuid.UUID,
+@dataclass(frozen=True)
+class PaymentRef:
+    """What the hot path's statements need to know about a payment to audit it."""
+
+    payment_id: uuid.UUID
+    request_id: uuid.UUID
+    agent_id: uuid.UUID
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, payment: Payment) -> PaymentRef:
+        return cls(
+            payment.id, payment.api_request_id, payment.agent_id, payment.amount, payment.currency
+        )
+
+    def status_event(self, before: str | None, after: str, payment_hash: str | None) -> Any:
+        return hooks.status_event(
+            payment_id=self.payment_id,
+            request_id=self.request_id,
+            before=before,
+            after=after,
+            amount=self.amount,
+            currency=self.currency,
+            payment_hash=payment_hash,
+        )
+
+
+@dataclass(frozen=True)
+class WriteAhead:
+    """What a payment row holds before it is sent: the terms and the signed bytes."""
+
+    amount_atomic: int
+    asset_mint: str
+    pay_to: str
+    network: str
+    facilitator_url: str | None
+    x402_version: int
+    payer_signature: str
+    memo: str
+    signed_transaction: str
+    last_valid_block_height: int
+    payment_identifier: str | None
+
+
+_WRITE_AHEAD = sa.text(
+    """
+WITH p AS (
+    INSERT INTO payments (id, api_request_id, agent_id, amount, currency, amount_atomic,
+                          asset_mint, pay_to, network, facilitator_url, x402_version, status,
+                          payer_signature, memo, signed_transaction, last_valid_block_height,
+                          payment_identifier)
+    VALUES (:payment_id, :request_id, :agent_id, :amount, CAST(:currency AS payment_currency),
+            :amount_atomic, :asset_mint, :pay_to, :network, :facilitator_url, :x402_version,
+            'SIGNED', :payer_signature, :memo, :signed_transaction, :last_valid_block_height,
+            :payment_identifier)
+    RETURNING api_request_id
+), r AS (
+    UPDATE api_requests SET status = 'PAID' WHERE id IN (SELECT api_request_id FROM p)
+)
+"""
+    + audit_rows.insert_events()
+)
+
+
+def write_ahead(conn: sa.Connection, ref: PaymentRef, payment: WriteAhead) -> None:
+    """The payment with its signed bytes, durable before anything is sent.
+
+    One statement, inside the transaction that holds the spend lock
+    (:func:`autopay_app.ledger.spend.reserve`): the row (SIGNED, its history
+    INITIATED -> SIGNED in the audit trail) and the request PAID.
+    """
+    conn.execute(
+        _WRITE_AHEAD,
+        {
+            "payment_id": ref.payment_id,
+            "request_id": ref.request_id,
+            "agent_id": ref.agent_id,
+            "amount": ref.amount,
+            "currency": str(ref.currency),
+            **asdict(payment),
+            "events": audit_rows.rows(
+                ref.status_event(None, "INITIATED", None),
+                ref.status_event("INITIATED", "SIGNED", None),
+            ),
+        },
+    )
+
+
+_MARK_DELIVERED = sa.text(
+    """
+WITH p AS (
+    UPDATE payments
+    SET status = 'CONFIRMED',
+        payment_hash = coalesce(payment_hash, :payment_hash),
+        verification_callback = coalesce(CAST(:receipt AS jsonb), verification_callback)
+    WHERE id = :payment_id AND status = 'SIGNED'
+    RETURNING id
+), r AS (
+    UPDATE api_requests
+    SET status = 'ACCESSED', data_accessed = CAST(:data AS jsonb), http_status = :http_status,
+        latency_ms = :latency_ms,
+        response_headers = coalesce(response_headers, '{}'::jsonb)
+            || jsonb_build_object(CAST(:status_key AS text), CAST(:headers AS jsonb))
+    WHERE id = :request_id AND EXISTS (SELECT 1 FROM p)
+)
+"""
+    + audit_rows.insert_events("WHERE EXISTS (SELECT 1 FROM p)")
+    + "RETURNING 1"
+)
+
+
+def mark_delivered(
+    conn: sa.Connection,
+    ref: PaymentRef,
     *,
-    payer_signature: str,
-    memo: str,
-    signed_transaction: str,
-    last_valid_block_height: int,
-    payment_identifier: str | None,
-) -> None:
-    """Write-ahead: the signed bytes are durable before anything is sent."""
-    with session.begin():
-        payment = session.get_one(Payment, payment_id)
-        payment.payer_signature, payment.memo = payer_signature, memo
-        payment.signed_transaction = signed_transaction
-        payment.last_valid_block_height = last_valid_block_height
-        payment.payment_identifier = payment_identifier
-        payment.status = PaymentStatus.SIGNED
-        _set_request(session, payment.api_request_id, status=RequestStatus.PAID)
+    payment_hash: str,
+    receipt: dict[str, Any] | None,
+    data: Any,
+    http_status: int,
+    headers: dict[str, Any],
+    latency_ms: int,
+    endpoint: str,
+) -> bool:
+    """The paid answer arrived: SIGNED -> CONFIRMED with the seller's receipt, the request
+    ACCESSED with its data, and their audit events, in one statement on an autocommit
+    ``conn``. (VERIFIED follows once the agent has read the transfer on chain.)
+
+    Returns False (nothing written) when the payment is no longer SIGNED; the caller
+    then goes through :func:`mark_confirmed`, which handles every state.
+    """
+    access = {
+        "event_type": AuditEventType.API_ACCESS,
+        "related_id": ref.request_id,
+        "details": {
+            "endpoint": endpoint,
+            "http_status": http_status,
+            "payment_hash": payment_hash,
+            "latency_ms": latency_ms,
+        },
+    }
+    written = conn.execute(
+        _MARK_DELIVERED,
+        {
+            "payment_id": ref.payment_id,
+            "request_id": ref.request_id,
+            "agent_id": ref.agent_id,
+            "payment_hash": payment_hash,
+            "receipt": _json(receipt),
+            "data": _json(data),
+            "http_status": http_status,
+            "latency_ms": latency_ms,
+            "status_key": str(http_status),
+            "headers": _json(headers),
+            "events": audit_rows.rows(
+                ref.status_event("SIGNED", "CONFIRMED", payment_hash), access
+            ),
+        },
+    ).first()
+    return written is not None
+
+
+_MARK_VERIFIED = sa.text(
+    """
+WITH p AS (
+    UPDATE payments SET status = 'VERIFIED'
+    WHERE id = :payment_id AND status = 'CONFIRMED'
+    RETURNING id
+), t AS (
+    INSERT INTO transaction_logs (payment_id, solana_tx_metadata, confirmation_status, gas_fees)
+    SELECT id, CAST(:metadata AS jsonb), CAST(:level AS confirmation_status), :fee FROM p
+)
+"""
+    + audit_rows.insert_events("WHERE EXISTS (SELECT 1 FROM p)")
+    + "RETURNING 1"
+)
+
+
+def mark_verified(
+    conn: sa.Connection,
+    ref: PaymentRef,
+    *,
+    payment_hash: str | None,
+    metadata: dict[str, Any],
+    level: ConfirmationStatus,
+    fee_lamports: int | None,
+) -> bool:
+    """CONFIRMED -> VERIFIED: the agent read the transfer on chain and it matched.
+
+    One statement on an autocommit ``conn``: the status, the transaction log at
+    ``level`` and the PAYMENT_SUCCESS audit event. Returns False (nothing written)
+    when the payment is not CONFIRMED.
+    """
+    written = conn.execute(
+        _MARK_VERIFIED,
+        {
+            "payment_id": ref.payment_id,
+            "agent_id": ref.agent_id,
+            "metadata": _json(metadata),
+            "level": level.value,
+            "fee": _fee(fee_lamports),
+            "events": audit_rows.rows(ref.status_event("CONFIRMED", "VERIFIED", payment_hash)),
+        },
+    ).first()
+    return written is not None
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def mark_confirmed(
@@ -63,29 +261,16 @@ def mark_confirmed(
     headers: dict[str, Any] | None = None,
     latency_ms: int | None = None,
     accessed: bool = True,
-    verified: tuple[dict[str, Any], int | None] | None = None,
 ) -> None:
-    """The payment settled; with ``accessed`` the request got its data too.
+    """The payment settled (from any state); with ``accessed`` the request got its data.
 
-    With ``verified`` (the chain's transaction summary and fee, already checked),
-    the payment goes on to VERIFIED in the same transaction: one commit, and the
-    status history still shows CONFIRMED then VERIFIED.
+    The general path: reconciliation, and the flow when another process moved the
+    payment first. The flow's own path is :func:`mark_delivered`.
     """
     with session.begin():
         payment = session.get_one(Payment, payment_id)
         if payment.status in (PaymentStatus.SIGNED, PaymentStatus.INITIATED):
             payment.status = PaymentStatus.CONFIRMED
-        if verified is not None:
-            session.flush()
-            payment.status = PaymentStatus.VERIFIED
-            session.add(
-                TransactionLog(
-                    payment_id=payment_id,
-                    solana_tx_metadata=verified[0],
-                    confirmation_status=ConfirmationStatus.CONFIRMED,
-                    gas_fees=_fee(verified[1]),
-                )
-            )
         payment.payment_hash = payment.payment_hash or payment_hash
         if receipt is not None:
             payment.verification_callback = receipt
@@ -148,26 +333,6 @@ def add_log(
                 confirmation_status=level,
                 gas_fees=Decimal(fee_lamports) if fee_lamports is not None else None,
                 error_message=error,
-            )
-        )
-
-
-def mark_verified(
-    session: Session,
-    payment_id: uuid.UUID,
-    metadata: dict[str, Any],
-    level: ConfirmationStatus,
-    fee_lamports: int | None,
-) -> None:
-    with session.begin():
-        payment = session.get_one(Payment, payment_id)
-        payment.status = PaymentStatus.VERIFIED
-        session.add(
-            TransactionLog(
-                payment_id=payment_id,
-                solana_tx_metadata=metadata,
-                confirmation_status=level,
-                gas_fees=Decimal(fee_lamports) if fee_lamports is not None else None,
             )
         )
 

@@ -1,5 +1,8 @@
 """The request side of the pay-and-fetch flow: one transaction per step.
 
+The two steps on every paid request's path (open, 402) are single Core
+statements on an autocommit connection; the rest are ORM transactions.
+
 PENDING -> PAYMENT_REQUIRED -> PAID -> ACCESSED, or FAILED with an
 ErrorClassification and an audit event. Retries are RetryAttempt rows.
 """
@@ -39,40 +42,60 @@ _FAILURE_EVENT = {
 }
 
 
+_OPEN = sa.insert(ApiRequest).values(
+    {
+        c: sa.bindparam(c)
+        for c in ("id", "agent_id", "url", "endpoint", "api_type", "request_payload")
+    }
+)
+_RECORD_402 = (
+    sa.update(ApiRequest)
+    .where(ApiRequest.id == sa.bindparam("request_id"))
+    .values(
+        http_status=402,
+        x402_instructions=sa.bindparam("x402_instructions"),
+        response_headers=sa.bindparam("response_headers"),
+        status=RequestStatus.PAYMENT_REQUIRED,
+    )
+)
+
+
 def open_request(
-    session: Session,
+    conn: sa.Connection,
     agent_id: uuid.UUID,
     url: str,
     endpoint: str,
     api_type: ApiType,
     payload: dict[str, Any] | None,
 ) -> uuid.UUID:
-    with session.begin():
-        request = ApiRequest(
-            agent_id=agent_id,
-            url=url,
-            endpoint=endpoint[:255],
-            api_type=api_type,
-            request_payload=payload,
-        )
-        session.add(request)
-    return request.id
+    """Write the PENDING row before the call (one statement; ``conn`` autocommits)."""
+    request_id = uuid.uuid4()
+    conn.execute(
+        _OPEN,
+        {
+            "id": request_id,
+            "agent_id": agent_id,
+            "url": url,
+            "endpoint": endpoint[:255],
+            "api_type": api_type,
+            "request_payload": payload,
+        },
+    )
+    return request_id
 
 
 def record_402(
-    session: Session, request_id: uuid.UUID, document: dict[str, Any], headers: dict[str, Any]
+    conn: sa.Connection, request_id: uuid.UUID, document: dict[str, Any], headers: dict[str, Any]
 ) -> None:
-    with session.begin():
-        session.execute(
-            sa.update(ApiRequest)
-            .where(ApiRequest.id == request_id)
-            .values(
-                http_status=402,
-                x402_instructions=document,
-                response_headers={"402": headers},
-                status=RequestStatus.PAYMENT_REQUIRED,
-            )
-        )
+    """Store the payment instructions and the 402's headers (one statement)."""
+    conn.execute(
+        _RECORD_402,
+        {
+            "request_id": request_id,
+            "x402_instructions": document,
+            "response_headers": {"402": headers},
+        },
+    )
 
 
 def record_free_access(

@@ -195,11 +195,14 @@ def _balances_and_breaker(session: Session, agent: Agent, now: datetime) -> None
             },
         )
     )
-    session.add_all([
-        CircuitBreaker(name="seller:127.0.0.1:8402", state="CLOSED", consecutive_failures=0),
-        CircuitBreaker(name="seller:127.0.0.1:8499", state="OPEN", consecutive_failures=5,
-                       opened_at=now),
-    ])
+    session.add_all(
+        [
+            CircuitBreaker(name="seller:127.0.0.1:8402", state="CLOSED", consecutive_failures=0),
+            CircuitBreaker(
+                name="seller:127.0.0.1:8499", state="OPEN", consecutive_failures=5, opened_at=now
+            ),
+        ]
+    )
     for state in ("OPEN", "HALF_OPEN", "CLOSED"):
         session.add(
             AuditEvent(

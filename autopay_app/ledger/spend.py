@@ -1,10 +1,12 @@
 """Spend windows and reservations: caps hold under concurrency.
 
-A payment is reserved by inserting its row (status INITIATED) inside a
-transaction that holds a per-agent advisory lock and re-reads what the agent
-has already committed in the rolling hour and day (per agent and per API).
-Two payments that together exceed a cap cannot both be reserved; a reservation
-is released by marking the payment FAILED (failed payments do not count).
+A payment is reserved by inserting its row inside a transaction that holds a
+per-agent advisory lock and re-reads what the agent has already committed in the
+rolling hour and day (per agent and per API); the agent signs under that lock
+and writes the row with its signed bytes (write-ahead) before the lock is
+released, so two payments that together exceed a cap cannot both be signed.
+A reservation is released by marking the payment FAILED (failed payments do not
+count); a transaction that rolls back leaves no reservation at all.
 """
 
 from __future__ import annotations
@@ -12,15 +14,34 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.models import ApiRequest, Currency, Payment, PaymentStatus, SpendPolicy
+from autopay_app.models import (
+    ApiRequest,
+    Payment,
+    PaymentStatus,
+    RequestStatus,
+    SpendPolicy,
+)
 
 
 class CapExceeded(Exception):
     """A reservation would exceed a cap; the message says which."""
+
+
+class Unsettled(Exception):
+    """An earlier payment for the same resource may still land: settle it first."""
+
+
+@dataclass(frozen=True)
+class _Caps:
+    per_request_cap: Decimal
+    hourly_cap: Decimal
+    daily_cap: Decimal
+    api_caps: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -30,15 +51,17 @@ class Reservation:
     spent_day: Decimal
 
 
-def windows(
-    session: Session, agent_id: uuid.UUID, endpoint: str | None = None
-) -> tuple[Decimal, Decimal]:
+def _spent(
+    agent_id: uuid.UUID | sa.BindParameter[Any], endpoint: str | sa.BindParameter[Any] | None = None
+) -> sa.Select[Any]:
     """What the agent committed (every payment not FAILED) in the last hour and day."""
     hour = sa.func.now() - sa.text("interval '1 hour'")
     day = sa.func.now() - sa.text("interval '1 day'")
     query = sa.select(
-        sa.func.coalesce(sa.func.sum(Payment.amount).filter(Payment.created_at > hour), 0),
-        sa.func.coalesce(sa.func.sum(Payment.amount), 0),
+        sa.func.coalesce(sa.func.sum(Payment.amount).filter(Payment.created_at > hour), 0).label(
+            "hour"
+        ),
+        sa.func.coalesce(sa.func.sum(Payment.amount), 0).label("day"),
     ).where(
         Payment.agent_id == agent_id,
         Payment.status != PaymentStatus.FAILED,
@@ -48,7 +71,14 @@ def windows(
         query = query.join(ApiRequest, ApiRequest.id == Payment.api_request_id).where(
             ApiRequest.endpoint == endpoint
         )
-    spent_hour, spent_day = session.execute(query).one()
+    return query
+
+
+def windows(
+    session: Session | sa.Connection, agent_id: uuid.UUID, endpoint: str | None = None
+) -> tuple[Decimal, Decimal]:
+    """What the agent committed (every payment not FAILED) in the last hour and day."""
+    spent_hour, spent_day = session.execute(_spent(agent_id, endpoint)).one()
     return Decimal(spent_hour), Decimal(spent_day)
 
 
@@ -63,7 +93,7 @@ def spent_since(
 
 
 def _check(
-    policy: SpendPolicy,
+    policy: SpendPolicy | _Caps,
     amount: Decimal,
     hour: Decimal,
     day: Decimal,
@@ -84,51 +114,78 @@ def _check(
             raise CapExceeded(f"{window} cap {cap} for {endpoint}: {spent} spent")
 
 
+def _under_lock() -> sa.Select[Any]:
+    """One read under the lock: the policy, both spend windows (per agent and, when the
+    policy caps it, per API) and whether an unsettled payment for ``url`` is outstanding.
+
+    Built once, with bind parameters ``agent_id``, ``endpoint`` and ``url``.
+    """
+    agent_id, endpoint = sa.bindparam("agent_id"), sa.bindparam("endpoint", type_=sa.String)
+    policy = SpendPolicy.__table__
+    agent_w = _spent(agent_id).lateral("agent_w")
+    api_w = _spent(agent_id, endpoint).where(policy.c.api_caps.has_key(endpoint)).lateral("api_w")
+    unsettled = sa.exists().where(
+        Payment.agent_id == agent_id,
+        Payment.status == PaymentStatus.SIGNED,
+        Payment.api_request_id == ApiRequest.id,
+        ApiRequest.url == sa.bindparam("url", type_=sa.Text),
+        ApiRequest.status == RequestStatus.FAILED,
+    )
+    return (
+        sa.select(
+            policy.c.per_request_cap,
+            policy.c.hourly_cap,
+            policy.c.daily_cap,
+            policy.c.api_caps,
+            agent_w.c.hour,
+            agent_w.c.day,
+            api_w.c.hour.label("api_hour"),
+            api_w.c.day.label("api_day"),
+            unsettled.label("unsettled"),
+        )
+        .select_from(policy.join(agent_w, sa.true()).join(api_w, sa.true()))
+        .where(policy.c.agent_id == agent_id)
+    )
+
+
+_UNDER_LOCK = _under_lock()
+_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("key", type_=sa.Text), 0))
+)
+
+
 def reserve(
-    session: Session,
+    conn: sa.Connection,
     *,
     agent_id: uuid.UUID,
-    request_id: uuid.UUID,
     amount: Decimal,
-    currency: Currency,
-    amount_atomic: int,
-    asset_mint: str,
-    pay_to: str,
-    network: str,
-    facilitator_url: str | None,
-    x402_version: int,
     endpoint: str,
+    url: str | None = None,
 ) -> Reservation:
-    """Reserve ``amount`` for a payment, or raise :class:`CapExceeded`."""
-    with session.begin():
-        session.execute(
-            sa.select(
-                sa.func.pg_advisory_xact_lock(
-                    sa.func.hashtextextended("autopay-spend:" + str(agent_id), 0)
-                )
-            )
-        )
-        policy = session.scalar(sa.select(SpendPolicy).where(SpendPolicy.agent_id == agent_id))
-        if policy is None:
-            raise CapExceeded("the agent has no spend policy")
-        hour, day = windows(session, agent_id)
-        api_hour: Decimal | None = None
-        api_day: Decimal | None = None
-        if endpoint in (policy.api_caps or {}):
-            api_hour, api_day = windows(session, agent_id, endpoint)
-        _check(policy, amount, hour, day, api_hour, api_day, endpoint)
-        payment = Payment(
-            api_request_id=request_id,
-            agent_id=agent_id,
-            amount=amount,
-            currency=currency,
-            amount_atomic=amount_atomic,
-            asset_mint=asset_mint,
-            pay_to=pay_to,
-            network=network,
-            facilitator_url=facilitator_url,
-            x402_version=x402_version,
-            status=PaymentStatus.INITIATED,
-        )
-        session.add(payment)
-    return Reservation(payment.id, hour, day)
+    """Take the agent's spend lock inside the caller's transaction and check the caps.
+
+    Two statements: the per-agent advisory lock (held until the caller's transaction
+    ends) and one read of the policy and the windows, taken after the lock so it sees
+    every committed payment. The caller writes the payment in the same transaction
+    (:func:`autopay_app.ledger.payments.write_ahead`): that row is the reservation.
+
+    Raises:
+        CapExceeded: A cap would be exceeded.
+        Unsettled: An earlier payment for ``url`` is SIGNED and its request FAILED:
+            its fate must be settled from the chain before paying again.
+    """
+    conn.execute(_LOCK, {"key": f"autopay-spend:{agent_id}"})
+    row = conn.execute(
+        _UNDER_LOCK, {"agent_id": agent_id, "endpoint": endpoint, "url": url}
+    ).one_or_none()
+    if row is None:
+        raise CapExceeded("the agent has no spend policy")
+    if row.unsettled:
+        raise Unsettled(f"an earlier payment for {url} is not settled")
+    policy = _Caps(row.per_request_cap, row.hourly_cap, row.daily_cap, row.api_caps)
+    hour, day = Decimal(row.hour), Decimal(row.day)
+    capped = endpoint in (row.api_caps or {})
+    api_hour = Decimal(row.api_hour) if capped else None
+    api_day = Decimal(row.api_day) if capped else None
+    _check(policy, amount, hour, day, api_hour, api_day, endpoint)
+    return Reservation(uuid.uuid4(), hour, day)
