@@ -84,9 +84,26 @@ class Chain:
         except (ValueError, KeyError) as exc:  # a JSON-RPC error object instead of a result
             raise NetworkFailure(f"RPC error: {exc}") from exc
 
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        """A plain JSON-RPC call on solana-py's connection, for the two reads on every
+        paid request: the answer is used as JSON, so it is parsed once (solana-py
+        would build typed objects, then the agent would turn them back into JSON)."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        try:
+            response = self._client._provider.session.post(self.rpc_url, json=body)
+            response.raise_for_status()
+            reply = response.json()
+        except (httpx.HTTPError, httpx2.HTTPError) as exc:
+            raise classify_rpc_error(exc) from exc
+        except ValueError as exc:
+            raise NetworkFailure(f"RPC answered something that is not JSON: {exc}") from exc
+        if not isinstance(reply, dict) or "error" in reply or "result" not in reply:
+            raise NetworkFailure(f"RPC error: {reply!r}"[:500])
+        return reply["result"]
+
     def latest_blockhash(self) -> tuple[str, int]:
-        value = self._call(self._client.get_latest_blockhash, Confirmed)["result"]["value"]
-        return value["blockhash"], int(value["lastValidBlockHeight"])
+        value = self._rpc("getLatestBlockhash", [{"commitment": "confirmed"}])["value"]
+        return str(value["blockhash"]), int(value["lastValidBlockHeight"])
 
     def block_height(self) -> int:
         return int(self._call(self._client.get_block_height, Confirmed)["result"])
@@ -117,16 +134,14 @@ class Chain:
 
     def transaction(self, signature: str, commitment: str = "confirmed") -> dict[str, Any] | None:
         """getTransaction (json) of ``signature`` at ``commitment``, or None if unknown."""
-        from solana.rpc.commitment import Commitment
-
-        result = self._call(
-            self._client.get_transaction,
-            Signature.from_string(signature),
-            "json",
-            Commitment(commitment),
-            0,
-        )
-        return result.get("result")
+        Signature.from_string(signature)  # a malformed one is refused here, not by the node
+        options = {
+            "encoding": "json",
+            "commitment": commitment,
+            "maxSupportedTransactionVersion": 0,
+        }
+        result = self._rpc("getTransaction", [signature, options])
+        return result if isinstance(result, dict) else None
 
     def status(self, signature: str) -> str | None:
         """processed / confirmed / finalized, or None when the chain does not know it."""

@@ -24,7 +24,7 @@ from autopay_app.agent.gateway import Signer
 from autopay_app.agent.guard import BalanceGuard
 from autopay_app.agent.http import Answer, Http
 from autopay_app.config import Settings
-from autopay_app.ledger import agents, policies, requests_log
+from autopay_app.ledger import agents, direct, policies, requests_log
 from autopay_app.models import ApiRequest, AutonomyLevel, Payment, SpendPolicy
 
 T = TypeVar("T")
@@ -64,8 +64,6 @@ class Agent:
         self.name = name or settings.agent_name or f"agent-{self.address[:8]}"
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        # The hot path's single-statement steps commit by themselves: one round trip each.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cache: dict[str, tuple[float, Any]] = {}
         self.retry_base = settings.retry_base_s if retry_base is None else retry_base
         http_timeout = settings.http_timeout_s if http_timeout is None else http_timeout
@@ -92,13 +90,14 @@ class Agent:
     def session(self) -> Session:
         return self._sessions()
 
-    def write(self) -> sa.Connection:
-        """A connection on which every statement commits by itself (one step of a fetch)."""
-        return self._autocommit.connect()
+    def write(self) -> AbstractContextManager[direct.Connection]:
+        """A psycopg connection on which every statement commits by itself (one step of a
+        fetch, :mod:`autopay_app.ledger.direct`)."""
+        return direct.autocommit(self.engine)
 
-    def transaction(self) -> AbstractContextManager[sa.Connection]:
-        """A connection in a transaction that commits when the block ends (the reservation)."""
-        return self.engine.begin()
+    def transaction(self) -> AbstractContextManager[direct.Connection]:
+        """A psycopg connection in one transaction, committed when the block ends."""
+        return direct.transaction(self.engine)
 
     def in_background(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on the agent's small I/O pool (reads that overlap a ledger write)."""

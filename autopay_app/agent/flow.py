@@ -25,8 +25,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-
 from autopay_app.agent import crash, gateway, retry, settle
 from autopay_app.agent.chain import rpc_failure
 from autopay_app.agent.errors import (
@@ -136,16 +134,14 @@ class PaymentFlow:
             return answer
         raise AgentError(f"{self.url} answered {answer.status}", category="UNKNOWN")
 
-    def record_402(self, conn: sa.Connection | None = None) -> None:
-        """Store the 402's instructions and headers unless they are stored already."""
+    def record_402(self) -> None:
+        """Store the 402's instructions and headers unless they are stored already (a paid
+        request stores them with its payment; every other path calls this)."""
         if self._unrecorded_402 is None:
             return
         document, headers = self._unrecorded_402
-        if conn is not None:  # inside the caller's transaction: stored once it commits
+        with self.agent.write() as conn:
             requests_log.record_402(conn, self._rid, document, headers)
-            return
-        with self.agent.write() as own:
-            requests_log.record_402(own, self._rid, document, headers)
         self._unrecorded_402 = None
 
     # --------------------------------------------------------------- 3-4. decide
@@ -182,7 +178,6 @@ class PaymentFlow:
         for settled_first in (False, True):
             try:
                 with self.agent.transaction() as conn:
-                    self.record_402(conn)
                     reservation = spend.reserve(
                         conn,
                         agent_id=self.agent.agent_id,
@@ -194,7 +189,10 @@ class PaymentFlow:
                     signed = self._sign(blockhash, reservation.payment_id)
                     crash.point("after_sign")
                     payments.write_ahead(
-                        conn, self._ref_for(reservation.payment_id), self._write_ahead(signed)
+                        conn,
+                        self._ref_for(reservation.payment_id),
+                        self._write_ahead(signed),
+                        self._unrecorded_402,  # the 402 is stored with the payment
                     )
             except spend.CapExceeded as exc:
                 raise PolicyDenied(str(exc)) from None

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-#: Appends the events of ``:events`` (a JSON array) in order; ``{guard}`` is a
-#: WHERE clause tying them to the change (``WHERE EXISTS (SELECT 1 FROM p)``).
+#: Appends the events of ``%(events)s`` (a JSON array; psycopg parameters) in order;
+#: ``{guard}`` is a WHERE clause tying them to the change (``WHERE EXISTS (...)``).
 INSERT_EVENTS = """
 INSERT INTO audit_events (agent_id, event_type, severity, related_id, details)
-SELECT CAST(:agent_id AS uuid),
+SELECT CAST(%(agent_id)s AS uuid),
        CAST(e ->> 'event_type' AS audit_event_type),
        CAST(e ->> 'severity' AS audit_severity),
        CAST(e ->> 'related_id' AS uuid),
        e -> 'details'
-FROM jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS x(e, n)
+FROM jsonb_array_elements(CAST(%(events)s AS jsonb)) WITH ORDINALITY AS x(e, n)
 {guard}
 ORDER BY n
 """
@@ -32,7 +32,7 @@ def insert_events(guard: str = "") -> str:
 
 
 def rows(*events: dict[str, Any]) -> str:
-    """The ``:events`` parameter: ``event_type``, ``severity``, ``related_id``, ``details``."""
+    """The ``events`` parameter: ``event_type``, ``severity``, ``related_id``, ``details``."""
     return json.dumps(
         [
             {

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import audit_rows, hooks
+from autopay_app.ledger import audit_rows, direct, hooks
 from autopay_app.models import (
     ApiRequest,
     AuditEvent,
@@ -84,32 +84,41 @@ class WriteAhead:
     payment_identifier: str | None
 
 
-_WRITE_AHEAD = sa.text(
-    """
+_WRITE_AHEAD = """
 WITH p AS (
     INSERT INTO payments (id, api_request_id, agent_id, amount, currency, amount_atomic,
                           asset_mint, pay_to, network, facilitator_url, x402_version, status,
                           payer_signature, memo, signed_transaction, last_valid_block_height,
                           payment_identifier)
-    VALUES (:payment_id, :request_id, :agent_id, :amount, CAST(:currency AS payment_currency),
-            :amount_atomic, :asset_mint, :pay_to, :network, :facilitator_url, :x402_version,
-            'SIGNED', :payer_signature, :memo, :signed_transaction, :last_valid_block_height,
-            :payment_identifier)
+    VALUES (%(payment_id)s, %(request_id)s, %(agent_id)s, %(amount)s,
+            CAST(%(currency)s AS payment_currency), %(amount_atomic)s, %(asset_mint)s,
+            %(pay_to)s, %(network)s, %(facilitator_url)s, %(x402_version)s, 'SIGNED',
+            %(payer_signature)s, %(memo)s, %(signed_transaction)s,
+            %(last_valid_block_height)s, %(payment_identifier)s)
     RETURNING api_request_id
 ), r AS (
-    UPDATE api_requests SET status = 'PAID' WHERE id IN (SELECT api_request_id FROM p)
+    UPDATE api_requests
+    SET status = 'PAID',
+        http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
+        x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
+        response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
+    WHERE id IN (SELECT api_request_id FROM p)
 )
-"""
-    + audit_rows.insert_events()
-)
+""" + audit_rows.insert_events()
 
 
-def write_ahead(conn: sa.Connection, ref: PaymentRef, payment: WriteAhead) -> None:
+def write_ahead(
+    conn: direct.Connection,
+    ref: PaymentRef,
+    payment: WriteAhead,
+    x402: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> None:
     """The payment with its signed bytes, durable before anything is sent.
 
     One statement, inside the transaction that holds the spend lock
     (:func:`autopay_app.ledger.spend.reserve`): the row (SIGNED, its history
-    INITIATED -> SIGNED in the audit trail) and the request PAID.
+    INITIATED -> SIGNED in the audit trail) and the request PAID, with the 402's
+    instructions and headers (``x402``) when they are not stored yet.
     """
     conn.execute(
         _WRITE_AHEAD,
@@ -120,30 +129,34 @@ def write_ahead(conn: sa.Connection, ref: PaymentRef, payment: WriteAhead) -> No
             "amount": ref.amount,
             "currency": str(ref.currency),
             **asdict(payment),
+            "http_status": 402 if x402 else None,
+            "x402_instructions": _json(x402[0]) if x402 else None,
+            "response_headers": _json({"402": x402[1]}) if x402 else None,
             "events": audit_rows.rows(
                 ref.status_event(None, "INITIATED", None),
                 ref.status_event("INITIATED", "SIGNED", None),
             ),
         },
+        prepare=True,
     )
 
 
-_MARK_DELIVERED = sa.text(
+_MARK_DELIVERED = (
     """
 WITH p AS (
     UPDATE payments
     SET status = 'CONFIRMED',
-        payment_hash = coalesce(payment_hash, :payment_hash),
-        verification_callback = coalesce(CAST(:receipt AS jsonb), verification_callback)
-    WHERE id = :payment_id AND status = 'SIGNED'
+        payment_hash = coalesce(payment_hash, %(payment_hash)s),
+        verification_callback = coalesce(CAST(%(receipt)s AS jsonb), verification_callback)
+    WHERE id = %(payment_id)s AND status = 'SIGNED'
     RETURNING id
 ), r AS (
     UPDATE api_requests
-    SET status = 'ACCESSED', data_accessed = CAST(:data AS jsonb), http_status = :http_status,
-        latency_ms = :latency_ms,
+    SET status = 'ACCESSED', data_accessed = CAST(%(data)s AS jsonb),
+        http_status = %(http_status)s, latency_ms = %(latency_ms)s,
         response_headers = coalesce(response_headers, '{}'::jsonb)
-            || jsonb_build_object(CAST(:status_key AS text), CAST(:headers AS jsonb))
-    WHERE id = :request_id AND EXISTS (SELECT 1 FROM p)
+            || jsonb_build_object(CAST(%(status_key)s AS text), CAST(%(headers)s AS jsonb))
+    WHERE id = %(request_id)s AND EXISTS (SELECT 1 FROM p)
 )
 """
     + audit_rows.insert_events("WHERE EXISTS (SELECT 1 FROM p)")
@@ -152,7 +165,7 @@ WITH p AS (
 
 
 def mark_delivered(
-    conn: sa.Connection,
+    conn: direct.Connection,
     ref: PaymentRef,
     *,
     payment_hash: str,
@@ -197,19 +210,21 @@ def mark_delivered(
                 ref.status_event("SIGNED", "CONFIRMED", payment_hash), access
             ),
         },
-    ).first()
+        prepare=True,
+    ).fetchone()
     return written is not None
 
 
-_MARK_VERIFIED = sa.text(
+_MARK_VERIFIED = (
     """
 WITH p AS (
     UPDATE payments SET status = 'VERIFIED'
-    WHERE id = :payment_id AND status = 'CONFIRMED'
+    WHERE id = %(payment_id)s AND status = 'CONFIRMED'
     RETURNING id
 ), t AS (
     INSERT INTO transaction_logs (payment_id, solana_tx_metadata, confirmation_status, gas_fees)
-    SELECT id, CAST(:metadata AS jsonb), CAST(:level AS confirmation_status), :fee FROM p
+    SELECT id, CAST(%(metadata)s AS jsonb), CAST(%(level)s AS confirmation_status), %(fee)s
+    FROM p
 )
 """
     + audit_rows.insert_events("WHERE EXISTS (SELECT 1 FROM p)")
@@ -218,7 +233,7 @@ WITH p AS (
 
 
 def mark_verified(
-    conn: sa.Connection,
+    conn: direct.Connection,
     ref: PaymentRef,
     *,
     payment_hash: str | None,
@@ -242,7 +257,8 @@ def mark_verified(
             "fee": _fee(fee_lamports),
             "events": audit_rows.rows(ref.status_event("CONFIRMED", "VERIFIED", payment_hash)),
         },
-    ).first()
+        prepare=True,
+    ).fetchone()
     return written is not None
 
 

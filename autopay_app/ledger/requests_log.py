@@ -1,7 +1,8 @@
 """The request side of the pay-and-fetch flow: one transaction per step.
 
-The two steps on every paid request's path (open, 402) are single Core
-statements on an autocommit connection; the rest are ORM transactions.
+The steps on every request's path (open, 402) are single SQL statements run by
+psycopg on an autocommit connection (:mod:`autopay_app.ledger.direct`); the
+rest are ORM transactions.
 
 PENDING -> PAYMENT_REQUIRED -> PAID -> ACCESSED, or FAILED with an
 ErrorClassification and an audit event. Retries are RetryAttempt rows.
@@ -9,6 +10,7 @@ ErrorClassification and an audit event. Retries are RetryAttempt rows.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from autopay_app.ledger import direct
 from autopay_app.models import (
     ApiRequest,
     ApiType,
@@ -42,26 +45,21 @@ _FAILURE_EVENT = {
 }
 
 
-_OPEN = sa.insert(ApiRequest).values(
-    {
-        c: sa.bindparam(c)
-        for c in ("id", "agent_id", "url", "endpoint", "api_type", "request_payload")
-    }
-)
-_RECORD_402 = (
-    sa.update(ApiRequest)
-    .where(ApiRequest.id == sa.bindparam("request_id"))
-    .values(
-        http_status=402,
-        x402_instructions=sa.bindparam("x402_instructions"),
-        response_headers=sa.bindparam("response_headers"),
-        status=RequestStatus.PAYMENT_REQUIRED,
-    )
-)
+_OPEN = """
+INSERT INTO api_requests (id, agent_id, url, endpoint, api_type, request_payload)
+VALUES (%(id)s, %(agent_id)s, %(url)s, %(endpoint)s, CAST(%(api_type)s AS api_type),
+        CAST(%(request_payload)s AS jsonb))
+"""
+_RECORD_402 = """
+UPDATE api_requests
+SET http_status = 402, x402_instructions = CAST(%(x402_instructions)s AS jsonb),
+    response_headers = CAST(%(response_headers)s AS jsonb), status = 'PAYMENT_REQUIRED'
+WHERE id = %(request_id)s
+"""
 
 
 def open_request(
-    conn: sa.Connection,
+    conn: direct.Connection,
     agent_id: uuid.UUID,
     url: str,
     endpoint: str,
@@ -77,24 +75,29 @@ def open_request(
             "agent_id": agent_id,
             "url": url,
             "endpoint": endpoint[:255],
-            "api_type": api_type,
-            "request_payload": payload,
+            "api_type": api_type.value,
+            "request_payload": json.dumps(payload) if payload is not None else None,
         },
+        prepare=True,
     )
     return request_id
 
 
 def record_402(
-    conn: sa.Connection, request_id: uuid.UUID, document: dict[str, Any], headers: dict[str, Any]
+    conn: direct.Connection,
+    request_id: uuid.UUID,
+    document: dict[str, Any],
+    headers: dict[str, Any],
 ) -> None:
     """Store the payment instructions and the 402's headers (one statement)."""
     conn.execute(
         _RECORD_402,
         {
             "request_id": request_id,
-            "x402_instructions": document,
-            "response_headers": {"402": headers},
+            "x402_instructions": json.dumps(document),
+            "response_headers": json.dumps({"402": headers}),
         },
+        prepare=True,
     )
 
 

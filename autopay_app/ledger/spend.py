@@ -17,8 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
+from autopay_app.ledger import direct
 from autopay_app.models import (
     ApiRequest,
     Payment,
@@ -148,14 +150,18 @@ def _under_lock() -> sa.Select[Any]:
     )
 
 
-_UNDER_LOCK = _under_lock()
-_LOCK = sa.select(
-    sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("key", type_=sa.Text), 0))
+_UNDER_LOCK = direct.compiled(_under_lock())
+_LOCK = direct.compiled(
+    sa.select(
+        sa.func.pg_advisory_xact_lock(
+            sa.func.hashtextextended(sa.bindparam("key", type_=sa.Text), 0)
+        )
+    )
 )
 
 
 def reserve(
-    conn: sa.Connection,
+    conn: direct.Connection,
     *,
     agent_id: uuid.UUID,
     amount: Decimal,
@@ -174,18 +180,22 @@ def reserve(
         Unsettled: An earlier payment for ``url`` is SIGNED and its request FAILED:
             its fate must be settled from the chain before paying again.
     """
-    conn.execute(_LOCK, {"key": f"autopay-spend:{agent_id}"})
-    row = conn.execute(
-        _UNDER_LOCK, {"agent_id": agent_id, "endpoint": endpoint, "url": url}
-    ).one_or_none()
+    conn.execute(_LOCK.sql, _LOCK.params({"key": f"autopay-spend:{agent_id}"}), prepare=True)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            _UNDER_LOCK.sql,
+            _UNDER_LOCK.params({"agent_id": agent_id, "endpoint": endpoint, "url": url}),
+            prepare=True,
+        )
+        row = cur.fetchone()
     if row is None:
         raise CapExceeded("the agent has no spend policy")
-    if row.unsettled:
+    if row["unsettled"]:
         raise Unsettled(f"an earlier payment for {url} is not settled")
-    policy = _Caps(row.per_request_cap, row.hourly_cap, row.daily_cap, row.api_caps)
-    hour, day = Decimal(row.hour), Decimal(row.day)
-    capped = endpoint in (row.api_caps or {})
-    api_hour = Decimal(row.api_hour) if capped else None
-    api_day = Decimal(row.api_day) if capped else None
+    policy = _Caps(row["per_request_cap"], row["hourly_cap"], row["daily_cap"], row["api_caps"])
+    hour, day = Decimal(row["hour"]), Decimal(row["day"])
+    capped = endpoint in (row["api_caps"] or {})
+    api_hour = Decimal(row["api_hour"]) if capped else None
+    api_day = Decimal(row["api_day"]) if capped else None
     _check(policy, amount, hour, day, api_hour, api_day, endpoint)
     return Reservation(uuid.uuid4(), hour, day)
