@@ -26,6 +26,7 @@ from autopay_app.models import (
     Payment,
     PaymentStatus,
     RequestStatus,
+    SpendMinute,
     SpendPolicy,
 )
 
@@ -56,23 +57,20 @@ class Reservation:
 def _spent(
     agent_id: uuid.UUID | sa.BindParameter[Any], endpoint: str | sa.BindParameter[Any] | None = None
 ) -> sa.Select[Any]:
-    """What the agent committed (every payment not FAILED) in the last hour and day."""
-    hour = sa.func.now() - sa.text("interval '1 hour'")
-    day = sa.func.now() - sa.text("interval '1 day'")
+    """What the agent committed (every payment not FAILED) in the last hour and day, from
+    the per-minute sums (:class:`~autopay_app.models.SpendMinute`): a window starts at
+    the minute boundary before ``now - length``, so it errs by at most a minute on the
+    safe side."""
+    hour = sa.func.date_trunc("minute", sa.func.now() - sa.text("interval '1 hour'"))
+    day = sa.func.date_trunc("minute", sa.func.now() - sa.text("interval '1 day'"))
     query = sa.select(
-        sa.func.coalesce(sa.func.sum(Payment.amount).filter(Payment.created_at > hour), 0).label(
-            "hour"
-        ),
-        sa.func.coalesce(sa.func.sum(Payment.amount), 0).label("day"),
-    ).where(
-        Payment.agent_id == agent_id,
-        Payment.status != PaymentStatus.FAILED,
-        Payment.created_at > day,
-    )
+        sa.func.coalesce(
+            sa.func.sum(SpendMinute.amount).filter(SpendMinute.minute >= hour), 0
+        ).label("hour"),
+        sa.func.coalesce(sa.func.sum(SpendMinute.amount), 0).label("day"),
+    ).where(SpendMinute.agent_id == agent_id, SpendMinute.minute >= day)
     if endpoint is not None:
-        query = query.join(ApiRequest, ApiRequest.id == Payment.api_request_id).where(
-            ApiRequest.endpoint == endpoint
-        )
+        query = query.where(SpendMinute.endpoint == endpoint)
     return query
 
 

@@ -24,12 +24,13 @@ from autopay_app.models.enums import (
 )
 from autopay_app.models.monitoring import JobRun, MonitoredApi, MonitorSettings
 from autopay_app.models.payment import Payment, TransactionLog
-from autopay_app.models.policy import CircuitBreaker, PaymentApproval, SpendPolicy
+from autopay_app.models.policy import CircuitBreaker, PaymentApproval, SpendMinute, SpendPolicy
 from autopay_app.models.request import ApiRequest, RetryAttempt
 
 __all__ = [
     "CircuitBreaker",
     "PaymentApproval",
+    "SpendMinute",
     "SpendPolicy",
     "Agent",
     "ApiRequest",

@@ -100,3 +100,23 @@ class PaymentApproval(db.Model):  # type: ignore[name-defined,misc]
     decided_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+
+class SpendMinute(db.Model):  # type: ignore[name-defined,misc]
+    """What an agent committed per minute and endpoint: the spend windows' running sums.
+
+    Kept by the ``payments_spend_minutes`` trigger (migration 0007) from every payment
+    that is not FAILED, so a window (the last hour, the last day) is a sum over at
+    most 60 or 1,440 rows per endpoint instead of over every payment in it. A
+    window starts at the minute boundary before ``now - length``: it counts up to one
+    minute more than the exact rolling window, never less (caps err on the safe side).
+    """
+
+    __tablename__ = "spend_minutes"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    minute: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    amount: Mapped[Decimal] = money(default="0")

@@ -1,0 +1,101 @@
+"""Spend windows come from per-minute sums the database keeps; caps use them under the lock."""
+
+from __future__ import annotations
+
+import importlib.util
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from autopay_app.ledger import direct, policies, spend
+from autopay_app.models import PaymentStatus
+from tests.factories import make_agent, make_payment, make_request, query
+
+
+def _windows(session: Session, agent_id, endpoint=None) -> tuple[Decimal, Decimal]:  # type: ignore[no-untyped-def]
+    with session.begin():
+        return spend.windows(session, agent_id, endpoint)
+
+
+def _migration_0007():  # type: ignore[no-untyped-def]
+    path = Path(__file__).parents[3] / "migrations" / "versions" / "0007_spend_minutes.py"
+    spec = importlib.util.spec_from_file_location("migration_0007", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _exec(session: Session, sql: str, **params: object) -> None:
+    with session.begin():
+        session.execute(sa.text(sql), params)
+
+
+def test_payments_count_until_they_fail_and_stop_counting_when_deleted(session: Session) -> None:
+    with session.begin():
+        agent = make_agent(session)
+        feed = make_request(session, agent)
+        other = make_request(session, agent, endpoint="/api/knowledge/insights")
+        first = make_payment(session, feed, amount=Decimal("0.25"))
+        second = make_payment(session, other, amount=Decimal("0.5"))
+        make_payment(session, feed, amount=Decimal("9"), status=PaymentStatus.FAILED)
+    assert _windows(session, agent.id) == (Decimal("0.75"), Decimal("0.75"))
+    assert _windows(session, agent.id, "/api/market-feed") == (Decimal("0.25"), Decimal("0.25"))
+
+    _exec(session, "UPDATE payments SET status = 'VERIFIED' WHERE id = :i", i=first.id)
+    assert _windows(session, agent.id) == (Decimal("0.75"), Decimal("0.75"))  # still spent
+    _exec(session, "UPDATE payments SET status = 'FAILED' WHERE id = :i", i=second.id)
+    assert _windows(session, agent.id) == (Decimal("0.25"), Decimal("0.25"))  # released
+    _exec(session, "DELETE FROM payments WHERE id = :i", i=first.id)
+    assert _windows(session, agent.id) == (Decimal(0), Decimal(0))
+
+
+def test_a_payment_older_than_an_hour_counts_for_the_day_only(session: Session) -> None:
+    with session.begin():
+        agent = make_agent(session)
+        payment = make_payment(session, make_request(session, agent), amount=Decimal("1"))
+    _exec(
+        session,
+        "UPDATE payments SET created_at = now() - interval '2 hours' WHERE id = :i",
+        i=payment.id,
+    )
+    assert _windows(session, agent.id) == (Decimal(0), Decimal("1"))
+    _exec(
+        session,
+        "UPDATE payments SET created_at = now() - interval '25 hours' WHERE id = :i",
+        i=payment.id,
+    )
+    assert _windows(session, agent.id) == (Decimal(0), Decimal(0))
+    rows = query(session, "SELECT amount FROM spend_minutes WHERE amount <> 0")
+    assert [r[0] for r in rows] == [Decimal("1")]  # moved to its minute, not duplicated
+
+
+def test_reserve_refuses_what_would_exceed_a_cap_and_sees_committed_payments(
+    session: Session,
+) -> None:
+    engine = session.get_bind()
+    with session.begin():
+        agent = make_agent(session)
+        make_payment(session, make_request(session, agent), amount=Decimal("0.75"))
+    policies.get_or_create(session, agent.id)
+    policies.update(session, agent.id, per_request_cap=1, hourly_cap=1, daily_cap=5)
+    with direct.transaction(engine) as conn:
+        held = spend.reserve(conn, agent_id=agent.id, amount=Decimal("0.25"), endpoint="/x")
+    assert (held.spent_hour, held.spent_day) == (Decimal("0.75"), Decimal("0.75"))
+    with pytest.raises(spend.CapExceeded, match="hourly cap"), direct.transaction(engine) as conn:
+        spend.reserve(conn, agent_id=agent.id, amount=Decimal("0.26"), endpoint="/x")
+
+
+def test_backfill_sums_existing_payments_per_minute_and_endpoint(session: Session) -> None:
+    with session.begin():
+        agent = make_agent(session)
+        request = make_request(session, agent)
+        for amount in ("0.1", "0.2"):
+            make_payment(session, request, amount=Decimal(amount))
+    kept = query(session, "SELECT agent_id, minute, endpoint, amount FROM spend_minutes")
+    _exec(session, "DELETE FROM spend_minutes")
+    _exec(session, _migration_0007().BACKFILL)
+    assert query(session, "SELECT agent_id, minute, endpoint, amount FROM spend_minutes") == kept
