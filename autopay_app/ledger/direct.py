@@ -30,28 +30,22 @@ Connection = psycopg.Connection[Any]
 
 @contextmanager
 def autocommit(engine: sa.Engine) -> Iterator[Connection]:
-    """A pooled connection on which every statement commits by itself."""
+    """A pooled connection on which every statement commits by itself.
+
+    A connection the server dropped meanwhile is not handed out again: returning it
+    to the pool fails its reset, and SQLAlchemy's pool discards it.
+    """
     fairy = engine.raw_connection()
     try:
         raw: Connection = fairy.driver_connection  # type: ignore[assignment]
         raw.autocommit = True
-        yield raw
-        raw.autocommit = False
-    except BaseException:
-        if fairy.driver_connection is not None and fairy.driver_connection.closed:
-            fairy.invalidate()  # the server went away: never hand this one out again
-        else:
-            _restore(fairy)
-        raise
+        try:
+            yield raw
+        finally:
+            if not raw.closed:
+                raw.autocommit = False  # back to the pool in the mode SQLAlchemy expects
     finally:
         fairy.close()
-
-
-def _restore(fairy: Any) -> None:
-    try:
-        fairy.driver_connection.autocommit = False
-    except psycopg.Error:
-        fairy.invalidate()
 
 
 @contextmanager
