@@ -304,34 +304,22 @@ class PaymentFlow:
 
     def _record_delivery(self, answer: Answer, tx_hash: str, receipt: dict[str, Any]) -> None:
         assert self.payment_id is not None
-        data, headers = answer.json_or_text(), answer.headers
+        fields: dict[str, Any] = {
+            "payment_hash": tx_hash,
+            "receipt": receipt,
+            "data": answer.json_or_text(),
+            "http_status": answer.status,
+            "headers": answer.headers,
+            "latency_ms": answer.elapsed_ms,
+        }
         with self.agent.write() as conn:
-            if payments.mark_delivered(
-                conn,
-                self._ref,
-                payment_hash=tx_hash,
-                receipt=receipt,
-                data=data,
-                http_status=answer.status,
-                headers=headers,
-                latency_ms=answer.elapsed_ms,
-                endpoint=self.endpoint,
-            ):
+            if payments.mark_delivered(conn, self._ref, endpoint=self.endpoint, **fields):
                 return
         # Not SIGNED any more (reconciliation got there first): the general path.
-        payments.mark_confirmed(
-            self.agent.session(),
-            self.payment_id,
-            payment_hash=tx_hash,
-            receipt=receipt,
-            data=data,
-            http_status=answer.status,
-            headers=headers,
-            latency_ms=answer.elapsed_ms,
-        )
+        payments.mark_confirmed(self.agent.session(), self.payment_id, **fields)
 
     def _check(self, tx_hash: str) -> tuple[Verified | None, SignatureInvalid | None]:
-        """Independent verification of the transfer, before the result is written."""
+        """Independent verification of the transfer (read while the delivery is written)."""
         assert self.signed is not None and self.choice is not None
         offer = self.choice.offer
         expected = Expected(

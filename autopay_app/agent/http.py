@@ -52,15 +52,14 @@ class Http:
     def _settings(self, url: str) -> dict[str, Any]:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        settings = self._env.get(origin)
-        if settings is None:
+        known = self._env.get(origin)
+        if known is None:
             env = requests.Session()
-            settings = env.merge_environment_settings(origin + "/", {}, None, None, None)
-            auth = requests.utils.get_netrc_auth(origin + "/")
-            settings["auth"] = auth
+            known = dict(env.merge_environment_settings(origin + "/", {}, None, None, None))
+            known["auth"] = requests.utils.get_netrc_auth(origin + "/")
             env.close()
-            self._env[origin] = settings
-        return settings
+            self._env[origin] = known
+        return known
 
     def close(self) -> None:
         """Close every thread's connection pool."""

@@ -56,7 +56,7 @@ class Reservation:
 
 def _spent(
     agent_id: uuid.UUID | sa.BindParameter[Any], endpoint: str | sa.BindParameter[Any] | None = None
-) -> sa.Select[Any]:
+) -> sa.Select[Decimal, Decimal]:
     """What the agent committed (every payment not FAILED) in the last hour and day, from
     the per-minute sums (:class:`~autopay_app.models.SpendMinute`): a window starts at
     the minute boundary before ``now - length``, so it errs by at most a minute on the
@@ -79,7 +79,7 @@ def windows(
 ) -> tuple[Decimal, Decimal]:
     """What the agent committed (every payment not FAILED) in the last hour and day."""
     spent_hour, spent_day = session.execute(_spent(agent_id, endpoint)).one()
-    return Decimal(spent_hour), Decimal(spent_day)
+    return Decimal(str(spent_hour)), Decimal(str(spent_day))
 
 
 def spent_since(
@@ -120,7 +120,8 @@ def _under_lock() -> sa.Select[Any]:
 
     Built once, with bind parameters ``agent_id``, ``endpoint`` and ``url``.
     """
-    agent_id, endpoint = sa.bindparam("agent_id"), sa.bindparam("endpoint", type_=sa.String)
+    agent_id: sa.BindParameter[Any] = sa.bindparam("agent_id")
+    endpoint: sa.BindParameter[Any] = sa.bindparam("endpoint", type_=sa.String)
     policy = SpendPolicy.__table__
     agent_w = _spent(agent_id).lateral("agent_w")
     api_w = _spent(agent_id, endpoint).where(policy.c.api_caps.has_key(endpoint)).lateral("api_w")
