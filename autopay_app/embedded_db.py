@@ -10,7 +10,9 @@ handles across processes), so ``autopay db upgrade`` leaves nothing running and
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -114,6 +116,9 @@ def _pg_ctl(home: Path, args: list[str]) -> None:
     del ep
 
 
+RESTART_ATTEMPTS = 3
+
+
 def crash_server(home: Path) -> None:
     """Stop the embedded server in immediate mode (a crash: no checkpoint, clients cut off)."""
     _pg_ctl(home, ["-w", "-m", "immediate", "stop"])
@@ -125,5 +130,26 @@ def restart_server(home: Path) -> None:
     info = server.get_postmaster_info() if server is not None else None  # type: ignore[attr-defined]
     socket_dir = getattr(info, "socket_dir", None) or pgdata_dir(home)
     log = pgdata_dir(home) / "log"
-    _pg_ctl(home, ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"])
+    start = ["-w", "-t", "120", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"]
+    for attempt in range(1, RESTART_ATTEMPTS + 1):
+        try:
+            _pg_ctl(home, start)
+            break
+        except subprocess.CalledProcessError:
+            if _running(home):  # pg_ctl gave up waiting, but the server came up
+                break
+            if attempt == RESTART_ATTEMPTS:
+                tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+                raise DatabaseError(
+                    f"embedded PostgreSQL did not restart after {attempt} attempts: {tail}"
+                ) from None
+            time.sleep(attempt)  # a crashed postmaster's children may still be exiting
     _refresh(home)
+
+
+def _running(home: Path) -> bool:
+    try:
+        _pg_ctl(home, ["status"])
+    except subprocess.CalledProcessError:
+        return False
+    return True

@@ -33,3 +33,23 @@ def test_second_start_reuses_the_data_and_each_run_stops_the_server(tmp_path: Pa
     second = autopay(home, "seed")
     assert "already exists" in second.stdout, second.stderr
     assert not (pgdata / "postmaster.pid").exists()
+
+
+def test_a_crashed_server_restarts_and_keeps_committed_rows(tmp_path: Path) -> None:
+    import psycopg
+
+    from autopay_app import embedded_db
+
+    home = tmp_path / "crash"
+    url = embedded_db.ensure_database(home, "crashy").replace("+psycopg", "")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (n int)")
+            conn.execute("INSERT INTO kept VALUES (1)")
+        embedded_db.crash_server(home)
+        embedded_db.restart_server(home)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT n FROM kept").fetchall() == [(1,)]
+    finally:
+        embedded_db.stop_server(home)
+    assert not (home / "pgdata" / "postmaster.pid").exists(), "restarted server left running"
