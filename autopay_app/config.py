@@ -18,6 +18,10 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | AUTOPAY_BACKUP_KEEP | 7 | backups kept by rotation |
 | AUTOPAY_BACKUP_S3_BUCKET | unset | upload backups to this S3 bucket |
 | AUTOPAY_BACKUP_S3_ENDPOINT | unset | S3-compatible endpoint URL (MinIO and the like) |
+| AUTOPAY_BACKUP_S3_PREFIX | unset | key prefix of the backups in the bucket (``ledger/``) |
+| AUTOPAY_BACKUP_S3_SSE | unset | server-side encryption: ``AES256`` or ``aws:kms`` |
+| AUTOPAY_BACKUP_S3_KMS_KEY_ID | unset | KMS key of ``aws:kms`` (unset: the bucket's default) |
+| AUTOPAY_PROGRESS_INTERVAL_S | 5 | seconds between progress lines of long commands off a terminal |
 | AUTOPAY_HOST / AUTOPAY_PORT | 127.0.0.1 / 5000 | dashboard address |
 | USDC_MINT | 4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU | Devnet USDC |
 | CASH_MINT | 9xF5q1LJ373SP5HEmKd7MgTTzLLJCuDfFsUZGbRX3PYo | the harness's CASH stand-in |
@@ -30,6 +34,7 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +66,10 @@ class Settings:
     backup_keep: int = 7
     backup_s3_bucket: str | None = None
     backup_s3_endpoint: str | None = None
+    backup_s3_prefix: str = ""
+    backup_s3_sse: str | None = None
+    backup_s3_kms_key_id: str | None = None
+    progress_interval_s: float = 5.0
     host: str = "127.0.0.1"
     port: int = 5000
     usdc_mint: str = DEVNET_USDC_MINT
@@ -143,6 +152,38 @@ def _address(env: Mapping[str, str], name: str, default: str) -> str:
     raise ConfigError(f"{name} must be a base58 Solana address, got {raw!r}")
 
 
+#: S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens (the AWS rules).
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+SSE_MODES = ("AES256", "aws:kms")
+
+
+def _bucket(env: Mapping[str, str]) -> str | None:
+    raw = env.get("AUTOPAY_BACKUP_S3_BUCKET", "").strip()
+    if raw and not BUCKET_NAME.match(raw):
+        raise ConfigError(
+            f"AUTOPAY_BACKUP_S3_BUCKET must be an S3 bucket name "
+            f"(3-63 lowercase letters, digits, dots, hyphens), got {raw!r}"
+        )
+    return raw or None
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("AUTOPAY_BACKUP_S3_PREFIX", "").strip().lstrip("/")
+    if len(raw) > 200 or not raw.isprintable() or "\\" in raw or ".." in raw.split("/"):
+        raise ConfigError(f"AUTOPAY_BACKUP_S3_PREFIX must be a plain key prefix, got {raw!r}")
+    return raw if not raw or raw.endswith("/") else raw + "/"
+
+
+def _sse(env: Mapping[str, str]) -> str | None:
+    raw = env.get("AUTOPAY_BACKUP_S3_SSE", "").strip()
+    if not raw:
+        return None
+    for mode in SSE_MODES:
+        if raw.lower() == mode.lower():
+            return mode
+    raise ConfigError(f"AUTOPAY_BACKUP_S3_SSE must be AES256 or aws:kms, got {raw!r}")
+
+
 def normalise_database_url(url: str) -> str:
     """Map ``postgres://`` and ``postgresql://`` URLs to the psycopg 3 driver.
 
@@ -178,8 +219,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_password=env.get("AUTOPAY_ADMIN_PASSWORD") or None,
         retention_days=_int(env, "AUTOPAY_RETENTION_DAYS", 90, 1, 36500),
         backup_keep=_int(env, "AUTOPAY_BACKUP_KEEP", 7, 1, 1000),
-        backup_s3_bucket=env.get("AUTOPAY_BACKUP_S3_BUCKET") or None,
+        backup_s3_bucket=_bucket(env),
         backup_s3_endpoint=_url(env, "AUTOPAY_BACKUP_S3_ENDPOINT", None),
+        backup_s3_prefix=_prefix(env),
+        backup_s3_sse=_sse(env),
+        backup_s3_kms_key_id=env.get("AUTOPAY_BACKUP_S3_KMS_KEY_ID", "").strip() or None,
+        progress_interval_s=_float(env, "AUTOPAY_PROGRESS_INTERVAL_S", 5.0, 0.05, 3600.0),
         host=host,
         port=_int(env, "AUTOPAY_PORT", 5000, 1, 65535),
         usdc_mint=_address(env, "USDC_MINT", DEVNET_USDC_MINT),

@@ -1,14 +1,11 @@
-"""Ledger maintenance commands: seed, partitions, retention, backup, restore."""
+"""Ledger maintenance commands: seed, partitions, retention (and backup, restore)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
 
-from autopay_app.cli import context
-from autopay_app.ledger import backup as backups
+from autopay_app.cli import backups, context
 from autopay_app.ledger import partitions, seed
 
 
@@ -58,32 +55,4 @@ def retention_command(days: int | None, include_transaction_logs: bool) -> None:
     )
 
 
-@click.command("backup")
-@with_appcontext
-def backup_command() -> None:
-    """Write a compressed pg_dump under AUTOPAY_HOME/backups (rotated; S3 when configured)."""
-    cfg = context.settings()
-    result = backups.backup(
-        context.database_url(),
-        cfg.backup_dir,
-        keep=cfg.backup_keep,
-        bucket=cfg.backup_s3_bucket,
-        endpoint=cfg.backup_s3_endpoint,
-    )
-    click.echo(f"backup written: {result.path} ({result.size} bytes)")
-    for old in result.removed:
-        click.echo(f"rotated out: {old.name}")
-    if result.uploaded_to:
-        click.echo(f"uploaded to {result.uploaded_to}")
-
-
-@click.command("restore")
-@click.argument("archive", type=click.Path(path_type=Path))
-@with_appcontext
-def restore_command(archive: Path) -> None:
-    """Restore ARCHIVE (from `autopay backup`) into the configured, empty database."""
-    backups.restore(archive, context.database_url())
-    click.echo(f"restored {archive}")
-
-
-COMMANDS = (seed_command, partitions_command, retention_command, backup_command, restore_command)
+COMMANDS = (seed_command, partitions_command, retention_command, *backups.COMMANDS)

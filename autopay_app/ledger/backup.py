@@ -25,6 +25,8 @@ from autopay_app.progress import Progress
 
 PREFIX = "autopay-"
 SUFFIX = ".dump"
+#: The lines of ``pg_restore --verbose`` that each stand for one object of the archive.
+STEP = re.compile(r"^pg_restore: (creating|processing data|executing) ")
 
 
 @dataclass(frozen=True)
@@ -151,26 +153,71 @@ def _reapply_roles(url: str) -> None:
             conn.execute("SELECT autopay_apply_roles()")
 
 
-def restore(archive: Path, url: str) -> None:
+def restore_steps(archive: Path, pg_restore: str) -> int:
+    """How many objects pg_restore will create or fill (ACLs are skipped: --no-privileges)."""
+    listed = subprocess.run(
+        [pg_restore, "--list", str(archive)], capture_output=True, text=True, timeout=600
+    )
+    if listed.returncode != 0:
+        raise BackupError(f"not a backup archive: {archive} ({listed.stderr.strip()[-300:]})")
+    entries = [ln for ln in listed.stdout.splitlines() if ln.strip() and not ln.startswith(";")]
+    return sum(" ACL " not in ln for ln in entries)
+
+
+def _restore_verbose(args: list[str], progress: Progress | None) -> None:
+    """Run pg_restore --verbose, counting the objects it reports into ``progress``."""
+    tail: list[str] = []
+    with subprocess.Popen(
+        [*args, "--verbose"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        umask=0o077,
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if not STEP.match(line):
+                tail = (tail + [line.rstrip()])[-20:]
+            elif progress is not None:
+                progress.advance()
+    if process.returncode != 0:
+        raise BackupError("pg_restore failed: " + " ".join(tail)[-500:])
+
+
+def restore(archive: Path, url: str, *, progress: Progress | None = None) -> None:
     """Restore ``archive`` into the database at ``url``, which must be empty.
 
+    Args:
+        archive: A file written by :func:`backup`.
+        url: The target database (empty).
+        progress: Counts the objects restored (of the archive's total).
+
     Raises:
-        BackupError: The archive is missing, the database is not empty, or pg_restore failed.
+        BackupError: The archive is missing or unreadable, the database is not empty,
+            or pg_restore failed.
     """
     if not archive.is_file():
         raise BackupError(f"no backup archive at {archive}")
     if not database_is_empty(url):
         raise BackupError("restore needs an empty database: this one already has tables")
-    _run(
-        [
-            tool("pg_restore", url),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "--dbname",
-            libpq_url(url),
-            str(archive),
-        ]
-    )
+    pg_restore = tool("pg_restore", url)
+    steps = restore_steps(archive, pg_restore)
+    if progress is not None:
+        progress.total, progress.unit = steps, "objects"
+    try:
+        _restore_verbose(
+            [
+                pg_restore,
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                "--dbname",
+                libpq_url(url),
+                str(archive),
+            ],
+            progress,
+        )
+    except FileNotFoundError:
+        raise BackupError(f"{pg_restore} not found: install the PostgreSQL client tools") from None
     _reapply_roles(url)

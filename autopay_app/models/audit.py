@@ -21,6 +21,8 @@ DETAILS_TSVECTOR = "to_tsvector('simple'::regconfig, details)"
 class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     """One event. Append-only: a trigger refuses UPDATE and DELETE outside retention.
 
+    Every event belongs to an agent except ``BACKUP`` (the whole ledger's).
+
     Range-partitioned by month on ``created_at`` (primary key ``(id, created_at)``).
     """
 
@@ -36,13 +38,17 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
         sa.Index("ix_audit_events_details_fts", sa.text(DETAILS_TSVECTOR), postgresql_using="gin"),
         sa.Index("ix_audit_events_related_id", "related_id"),
         sa.Index("ix_audit_events_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
+        # Only a backup of the whole ledger is nobody's event.
+        sa.CheckConstraint(
+            "agent_id IS NOT NULL OR event_type::text = 'BACKUP'", name="agent_unless_backup"
+        ),
         {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     created_at: Mapped[datetime] = created_at(primary_key=True)
-    agent_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("agents.id", ondelete="RESTRICT"), nullable=False
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("agents.id", ondelete="RESTRICT")
     )
     event_type: Mapped[AuditEventType] = mapped_column(
         pg_enum(AuditEventType, "audit_event_type"), nullable=False

@@ -51,11 +51,12 @@ class RetryOutcome(enum.StrEnum):
 
 
 class AuditEventType(enum.StrEnum):
-    """The seed's six event types, plus two the ledger needs.
+    """The seed's six event types, plus three the ledger needs.
 
     ``PAYMENT_STATUS`` records a payment status change that is neither a success
     nor a failure (INITIATED, SIGNED, CONFIRMED); ``AGENT_DECISION`` records a
-    policy or scheduling decision (bought, skipped, refused, and why).
+    policy or scheduling decision (bought, skipped, refused, and why); ``BACKUP``
+    records a backup of the ledger and its outcome (no agent: ``agent_id`` is NULL).
     """
 
     PAYMENT_SUCCESS = "PAYMENT_SUCCESS"
@@ -66,6 +67,7 @@ class AuditEventType(enum.StrEnum):
     API_ACCESS = "API_ACCESS"
     PAYMENT_STATUS = "PAYMENT_STATUS"
     AGENT_DECISION = "AGENT_DECISION"
+    BACKUP = "BACKUP"
 
 
 class Severity(enum.StrEnum):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import backup as backups
+from autopay_app.backups import service as backups
 from autopay_app.ledger import balances, monitoring, partitions, policies
 from autopay_app.models import AutonomyLevel
 from autopay_app.scheduler import cadence
@@ -185,16 +185,11 @@ def database_url(app: Flask) -> str:
 
 
 def backup_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
-    """The daily ``autopay backup``: a rotated pg_dump (uploaded when S3 is configured)."""
+    """The daily ``autopay backup``: a rotated pg_dump, uploaded and rotated in S3 when
+    configured, recorded as a BACKUP audit event; a failed upload is the run's error."""
     settings = app.config["AUTOPAY_SETTINGS"]
-    result = backups.backup(
-        database_url(app),
-        settings.backup_dir,
-        keep=settings.backup_keep,
-        bucket=settings.backup_s3_bucket,
-        endpoint=settings.backup_s3_endpoint,
-    )
-    return {"path": str(result.path), "size": result.size, "uploaded_to": result.uploaded_to}
+    outcome = backups.run_backup(settings, database_url(app), _session())
+    return outcome.details() | {"errors": [outcome.error] if outcome.error else []}
 
 
 #: name -> (function, the config attribute giving its period in seconds); a job whose

@@ -38,11 +38,44 @@ def test_sslmode_urls_work_and_map_to_psycopg() -> None:
         ({"AUTOPAY_RETENTION_DAYS": "0"}, "AUTOPAY_RETENTION_DAYS"),
         ({"AUTOPAY_PORT": "70000"}, "AUTOPAY_PORT"),
         ({"AUTOPAY_SECRET_KEY": "short"}, "AUTOPAY_SECRET_KEY"),
+        ({"AUTOPAY_BACKUP_S3_BUCKET": "Not_A_Bucket"}, "AUTOPAY_BACKUP_S3_BUCKET"),
+        ({"AUTOPAY_BACKUP_S3_BUCKET": "ab"}, "AUTOPAY_BACKUP_S3_BUCKET"),
+        ({"AUTOPAY_BACKUP_S3_ENDPOINT": "s3.local:9000"}, "AUTOPAY_BACKUP_S3_ENDPOINT"),
+        ({"AUTOPAY_BACKUP_S3_SSE": "rot13"}, "AUTOPAY_BACKUP_S3_SSE"),
+        ({"AUTOPAY_BACKUP_S3_PREFIX": "a/../b"}, "AUTOPAY_BACKUP_S3_PREFIX"),
+        ({"AUTOPAY_BACKUP_S3_PREFIX": "bad\x00prefix"}, "AUTOPAY_BACKUP_S3_PREFIX"),
+        ({"AUTOPAY_PROGRESS_INTERVAL_S": "often"}, "AUTOPAY_PROGRESS_INTERVAL_S"),
+        ({"AUTOPAY_PROGRESS_INTERVAL_S": "0"}, "AUTOPAY_PROGRESS_INTERVAL_S"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings(env)
+
+
+def test_backup_and_progress_settings_are_parsed() -> None:
+    s = load_settings(
+        {
+            "AUTOPAY_BACKUP_S3_BUCKET": "ledger-backups.prod",
+            "AUTOPAY_BACKUP_S3_ENDPOINT": "http://127.0.0.1:9000",
+            "AUTOPAY_BACKUP_S3_PREFIX": "/autopay/daily",
+            "AUTOPAY_BACKUP_S3_SSE": "AWS:KMS",
+            "AUTOPAY_BACKUP_S3_KMS_KEY_ID": "alias/backups",
+            "AUTOPAY_PROGRESS_INTERVAL_S": "2.5",
+        }
+    )
+    assert s.backup_s3_bucket == "ledger-backups.prod"
+    assert s.backup_s3_endpoint == "http://127.0.0.1:9000"
+    assert s.backup_s3_prefix == "autopay/daily/"
+    assert (s.backup_s3_sse, s.backup_s3_kms_key_id) == ("aws:kms", "alias/backups")
+    assert s.progress_interval_s == 2.5
+    defaults = load_settings({})
+    assert (defaults.backup_s3_bucket, defaults.backup_s3_prefix, defaults.backup_s3_sse) == (
+        None,
+        "",
+        None,
+    )
+    assert defaults.progress_interval_s == 5.0
 
 
 def test_cli_prints_one_line_and_no_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -5,43 +5,17 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask.testing import FlaskCliRunner
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from autopay_app.cli import context
 from autopay_app.errors import BackupError
-from autopay_app.ledger import backup, databases, partitions, seed
-from autopay_app.ledger.backup import libpq_url
-
-TABLES = (
-    "agents",
-    "api_requests",
-    "payments",
-    "transaction_logs",
-    "wallet_balances",
-    "retry_attempts",
-    "audit_events",
-    "error_classifications",
-)
-
-
-def fingerprint(url: str) -> dict[str, tuple[int, str]]:
-    """Row count and an md5 over every row of every ledger table."""
-    out = {}
-    with psycopg.connect(libpq_url(url)) as conn:
-        for table in TABLES:
-            out[table] = conn.execute(
-                f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) "
-                f"FROM {table} t"
-            ).fetchone()
-        out["partitions"] = conn.execute(
-            "SELECT count(*), string_agg(relname, ',' ORDER BY relname) FROM pg_class "
-            "WHERE relname ~ '_(p[0-9]{6}|default)$'"
-        ).fetchone()
-    return out
+from autopay_app.ledger import backup, backup_events, databases, partitions, seed
+from autopay_app.models import Severity
+from tests.ledger_fingerprint import fingerprint
 
 
 def test_backup_drop_restore_is_identical(
@@ -84,7 +58,15 @@ def test_backup_command_and_missing_archive(runner: FlaskCliRunner, app) -> None
     assert result.exit_code == 0, result.output
     assert "backup written:" in result.output
     home = app.config["AUTOPAY_SETTINGS"].home
-    assert list((home / "backups").glob("autopay-*.dump"))
+    written = list((home / "backups").glob("autopay-*.dump"))
+    assert len(written) == 1
+    with app.app_context():
+        events = backup_events.recent(context.session())
+    assert [(e.agent_id, e.severity, e.details["outcome"]) for e in events] == [
+        (None, Severity.INFO, "ok")
+    ]
+    assert events[0].details["archive"] == written[0].name
+    assert events[0].details["uploaded_to"] is None
     missing = runner.invoke(args=["restore", "/nonexistent.dump"])
     assert isinstance(missing.exception, BackupError)
 
