@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -87,3 +88,36 @@ def test_constraint_and_index_names_match_the_models(database_url: str) -> None:
         indexes = {ix["name"] for ix in inspector.get_indexes(table.name)}
         assert {ix.name for ix in table.indexes} <= indexes, table.name
     engine.dispose()
+
+
+def test_backup_events_migration_goes_down_with_events_and_up_again(server_url: str) -> None:
+    url = databases.create_database(server_url, "autopay_backup_updown")
+    try:
+        databases.migrate(url)
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO audit_events (event_type, severity, details) "
+                "VALUES ('BACKUP', 'INFO', '{\"outcome\": \"ok\"}')"
+            )
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute("INSERT INTO audit_events (event_type) VALUES ('LOW_BALANCE')")
+        databases.migrate(url, "0009-1", down=True)  # just below this migration
+        with psycopg.connect(libpq_url(url)) as conn:
+            labels = {
+                r[0] for r in conn.execute("SELECT unnest(enum_range(NULL::audit_event_type))")
+            }
+            nullable = conn.execute(
+                "SELECT is_nullable FROM information_schema.columns "
+                "WHERE table_name = 'audit_events' AND column_name = 'agent_id'"
+            ).fetchone()
+            left = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+        assert "BACKUP" not in labels and "AGENT_DECISION" in labels
+        assert nullable == ("NO",) and left == (0,)
+        databases.migrate(url)
+        with psycopg.connect(libpq_url(url)) as conn:
+            owner = conn.execute(
+                "SELECT pg_get_userbyid(typowner) FROM pg_type WHERE typname = 'audit_event_type'"
+            ).fetchone()
+        assert owner == ("autopay_owner",)
+    finally:
+        databases.drop_database(server_url, "autopay_backup_updown")

@@ -8,6 +8,10 @@ import json
 import re
 
 import pytest
+from sqlalchemy.orm import Session
+
+from autopay_app.extensions import db
+from autopay_app.ledger import backup_events
 
 
 @pytest.fixture()
@@ -124,3 +128,14 @@ def test_static_assets_are_served(logged_in):
         answer = logged_in.get(path)
         assert answer.status_code == 200, path
         answer.close()
+
+
+def test_backup_events_have_no_agent_and_show_in_the_trail(app, logged_in, bearer):
+    with app.app_context(), Session(db.engine) as session:
+        backup_events.record(session, {"outcome": "failed", "error": "upload failed: NoSuchBucket"})
+    page = logged_in.get("/audit?event_type=BACKUP").get_data(as_text=True)
+    assert page.count('data-test="audit-row"') == 1 and "— (ledger)" in page
+    api = logged_in.get("/api/v1/audit-events?event_type=BACKUP", headers=bearer).json["items"]
+    assert [(e["agent_id"], e["severity"], e["details"]["outcome"]) for e in api] == [
+        (None, "ERROR", "failed")
+    ]
