@@ -136,6 +136,19 @@ def unfinished_requests(conn: sa.Connection) -> int:
     )
 
 
+def double_payments(conn: sa.Connection) -> int:
+    """Requests with more than one payment that is not FAILED (cheap enough to poll)."""
+    return int(
+        conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM (SELECT api_request_id FROM payments "
+                "WHERE status <> 'FAILED' GROUP BY api_request_id HAVING count(*) > 1) AS twice"
+            )
+        )
+        or 0
+    )
+
+
 CAP_SQL = """
 SELECT p.agent_id,
        max((SELECT sum(q.amount) FROM payments q WHERE q.agent_id = p.agent_id

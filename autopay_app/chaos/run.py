@@ -52,6 +52,7 @@ class Report:
     violations: list[str] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     scanned: tuple[int, int] = (0, 0)  # secrets looked for, files scanned
+    live_violations: int = 0  # seen while the faults run (requests paid twice)
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Chaos:
         requests: int,
         seed: int,
         minutes: float,
-        progress: Callable[[int], None],
+        progress: Callable[[Report], None],
     ) -> None:
         self.settings, self.n, self.seed = settings, requests, seed
         self.deadline = time.monotonic() + minutes * 60
@@ -200,6 +201,7 @@ class Chaos:
     def _count(self, engine: sa.Engine) -> int:
         try:
             with engine.connect() as conn:
+                self.report.live_violations = checks.double_payments(conn)
                 return int(conn.scalar(sa.text("SELECT count(*) FROM api_requests")) or 0)
         except sa.exc.OperationalError:
             return self.report.requests  # the database is down right now
@@ -208,9 +210,8 @@ class Chaos:
         pg_left = max(1, self.n // 2000)
         while time.monotonic() < self.deadline:
             done = self._count(engine)
-            if done > self.report.requests:
-                self.progress(done - self.report.requests)
-                self.report.requests = done
+            self.report.requests = max(done, self.report.requests)
+            self.progress(self.report)
             if done >= self.n:
                 return
             self._revive()

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from autopay_app.cli import context
 from autopay_app.ledger import databases, policies
+from autopay_app.progress import Progress
 
 PATH = "/api/market-feed?symbols=SOL"
 WARM_UP = 10
@@ -52,7 +53,9 @@ class Figure:
         return self.workers * 1000 / statistics.mean(self.latencies_ms)
 
 
-def _interleaved(clients: dict[str, Callable[[], bool]], n: int, workers: int) -> list[Figure]:
+def _interleaved(
+    clients: dict[str, Callable[[], bool]], n: int, workers: int, progress: Progress
+) -> list[Figure]:
     """``n`` calls of each client, alternating within every worker; one Figure each."""
     names = list(clients)
     latencies: dict[str, list[float]] = {name: [] for name in names}
@@ -63,6 +66,7 @@ def _interleaved(clients: dict[str, Callable[[], bool]], n: int, workers: int) -
             if not clients[name]():
                 raise click.ClickException(f"{name}: a paid request failed during the benchmark")
             latencies[name].append((time.perf_counter() - start) * 1000)  # list.append is atomic
+            progress.advance()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(pair, range(n)))
@@ -154,8 +158,9 @@ def agent_bench(n: int, worker_counts: str) -> None:
                 for client in clients.values():
                     client()
             for workers in (int(w) for w in worker_counts.split(",")):
-                click.echo(f"{workers} worker(s): {n} paid requests each ...", err=True)
-                figures.extend(_interleaved(clients, n, workers))
+                label = f"{workers} worker(s): agent and bare SDK"
+                with context.progress(label, total=n * len(clients)) as progress:
+                    figures.extend(_interleaved(clients, n, workers, progress))
             agent.close()
             bare.close()
     finally:

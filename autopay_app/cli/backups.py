@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 
 import click
 from flask.cli import with_appcontext
@@ -12,11 +11,7 @@ from autopay_app.backups import service
 from autopay_app.cli import context
 from autopay_app.errors import BackupError
 from autopay_app.ledger.backup import archives
-from autopay_app.progress import Progress, byte_text
-
-
-def _progress() -> service.ProgressFactory:
-    return partial(Progress, interval_s=context.settings().progress_interval_s)
+from autopay_app.progress import byte_text
 
 
 @click.group("backup", invoke_without_command=True)
@@ -32,7 +27,7 @@ def backup_command(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     outcome = service.run_backup(
-        context.settings(), context.database_url(), context.session(), _progress()
+        context.settings(), context.database_url(), context.session(), context.progress
     )
     local = outcome.local
     click.echo(f"backup written: {local.path} ({local.size} bytes)")
@@ -83,7 +78,7 @@ def restore_command(archive: str) -> None:
 
     The database roles are applied to the restored objects as migration 0005 set them up.
     """
-    service.restore(archive, context.database_url(), context.settings(), _progress())
+    service.restore(archive, context.database_url(), context.settings(), context.progress)
     click.echo(f"restored {archive}")
 
 

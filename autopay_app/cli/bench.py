@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from flask.cli import with_appcontext
 from sqlalchemy import create_engine
@@ -12,6 +10,7 @@ from sqlalchemy.engine import make_url
 from autopay_app.cli import context
 from autopay_app.ledger import bench as ledger_bench
 from autopay_app.ledger import databases
+from autopay_app.progress import Progress
 
 
 @click.group("bench", invoke_without_command=True)
@@ -30,10 +29,8 @@ def bench(ctx: click.Context, n: int, worker_counts: str) -> None:
         ctx.invoke(agent_bench, n=n, worker_counts=worker_counts)
 
 
-def _bar(label: str, total: int):  # type: ignore[no-untyped-def]
-    return click.progressbar(
-        length=total, label=label, show_percent=True, show_eta=True, file=sys.stderr
-    )
+def _bar(label: str, total: int, unit: str) -> Progress:
+    return context.progress(label, total=total, unit=unit)
 
 
 @bench.command("ledger")
@@ -49,10 +46,10 @@ def ledger(transactions: int, audit_rows: int, keep: bool) -> None:
     try:
         databases.migrate(url)
         engine = create_engine(url)
-        with _bar("writing session", transactions) as bar:
-            write = ledger_bench.write_session(engine, transactions, bar.update)
-        with _bar("filling audit_events", audit_rows) as bar:
-            ledger_bench.fill_audit(engine, audit_rows, bar.update)
+        with _bar("writing session", transactions, "transactions") as bar:
+            write = ledger_bench.write_session(engine, transactions, bar.advance)
+        with _bar("filling audit_events", audit_rows, "rows") as bar:
+            ledger_bench.fill_audit(engine, audit_rows, bar.advance)
         figures = ledger_bench.measure_queries(engine)
         engine.dispose()
     finally:

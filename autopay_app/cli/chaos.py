@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from flask.cli import with_appcontext
 
@@ -23,11 +21,18 @@ from autopay_app.cli import context
 @with_appcontext
 def chaos(n: int, seed: int, minutes: float) -> None:
     """Run the stack under faults for N requests, then check chain against ledger."""
-    from autopay_app.chaos.run import Chaos
+    from autopay_app.chaos.run import Chaos, Report
 
-    with click.progressbar(length=n, label=f"chaos (seed {seed})", file=sys.stderr) as bar:
+    counters = ("faults", "violations")
+    with context.progress(f"chaos (seed {seed})", total=n, counters=counters) as bar:
+
+        def show(so_far: Report) -> None:
+            bar.update_to(so_far.requests)
+            bar.set_count("faults", sum(c for k, c in so_far.faults.items() if k != "none"))
+            bar.set_count("violations", so_far.live_violations)
+
         report = Chaos(
-            context.settings(), requests=n, seed=seed, minutes=minutes, progress=bar.update
+            context.settings(), requests=n, seed=seed, minutes=minutes, progress=show
         ).run()
     click.echo(f"\nrequests            {report.requests}")
     click.echo(

@@ -1,12 +1,15 @@
-"""Small helpers the commands share: the app's settings, a session, the real database URL."""
+"""Small helpers the commands share: settings, a session, the database URL, progress."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from autopay_app.config import Settings
 from autopay_app.extensions import db
+from autopay_app.progress import Progress
 
 
 def settings() -> Settings:
@@ -29,3 +32,8 @@ def database_url() -> str:
 
         return ensure_database(settings().home)
     return str(db.engine.url.render_as_string(hide_password=False))
+
+
+def progress(label: str, **options: Any) -> Progress:
+    """A :class:`~autopay_app.progress.Progress` on stderr, AUTOPAY_PROGRESS_INTERVAL_S apart."""
+    return Progress(label, interval_s=settings().progress_interval_s, **options)

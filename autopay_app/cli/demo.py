@@ -3,7 +3,7 @@
 Starts what is not already running (the embedded PostgreSQL starts on the first
 query; the harness and the mock API as child processes), migrates, funds the
 agent and the seller from the harness faucet, runs N autonomous requests over
-the seller's catalog with a progress bar, prints a summary and the dashboard
+the seller's catalog with progress on stderr, prints a summary and the dashboard
 URL, and keeps serving until Ctrl-C (or exits at once with ``--exit``). The
 child processes it started are stopped on the way out, by PID.
 """
@@ -107,12 +107,14 @@ def run_requests(agent: Any, items: list[dict[str, Any]], count: int, workers: i
     urls = [items[i % len(items)]["resource"] for i in range(count)]
     start = time.perf_counter()
     with (
-        click.progressbar(length=count, label="agent buying data", show_pos=True) as bar,
+        context.progress("agent buying data", total=count, counters=("accessed", "failed")) as bar,
         ThreadPoolExecutor(max_workers=workers) as pool,
     ):
         for result in pool.map(agent.fetch, urls):
             summary.add(result)
-            bar.update(1)
+            bar.advance()
+            if result.status in ("ACCESSED", "FAILED"):
+                bar.count(result.status.lower())
     summary.seconds = time.perf_counter() - start
     summary.retries = count_retries(agent.session(), summary.results)
     return summary

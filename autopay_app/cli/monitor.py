@@ -189,8 +189,6 @@ def set_command(daily_budget, burst, max_buys, tick, agent_name) -> None:  # typ
 @with_appcontext
 def prioritizer_bench(total: int, rounds: int, keep: bool) -> None:
     """Prioritizer decision time for 10, 100 and 1,000 APIs over REQUESTS ledger rows."""
-    import sys
-
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
@@ -206,8 +204,8 @@ def prioritizer_bench(total: int, rounds: int, keep: bool) -> None:
         engine = create_engine(url)
         baseline = create_engine(url, connect_args={"options": bench.NO_INDEX})
         agent_id = bench.setup(engine)
-        with click.progressbar(length=total, label="filling api_requests", file=sys.stderr) as bar:
-            bench.fill_requests(engine, total, bar.update)
+        with context.progress("filling api_requests", total=total, unit="rows") as bar:
+            bench.fill_requests(engine, total, bar.advance)
         figures = bench.measure(engine, baseline, agent_id, rounds)
         engine.dispose()
         baseline.dispose()

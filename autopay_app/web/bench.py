@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -122,9 +121,8 @@ def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> No
             conn.execute(sa.text(FILL_PAYMENTS), {"n": payments})
             conn.execute(sa.text(FILL_FAILURES), {"n": max(1, payments // 50)})
             conn.execute(sa.text(FILL_STATE))
-        bar = click.progressbar(length=audit_rows, label="filling audit_events", file=sys.stderr)
-        with bar:
-            ledger_bench.fill_audit(engine, audit_rows, bar.update)
+        with context.progress("filling audit_events", total=audit_rows, unit="rows") as bar:
+            ledger_bench.fill_audit(engine, audit_rows, bar.advance)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
         plans = _plans(engine)

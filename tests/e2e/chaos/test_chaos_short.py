@@ -12,6 +12,7 @@ from pathlib import Path
 def test_chaos_run_of_200_requests_finds_no_violation(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["AUTOPAY_HOME"] = str(tmp_path)
+    env["AUTOPAY_PROGRESS_INTERVAL_S"] = "2"
     done = subprocess.run(
         [
             sys.executable,
@@ -40,3 +41,24 @@ def test_chaos_run_of_200_requests_finds_no_violation(tmp_path: Path) -> None:
     assert scanned and int(scanned.group(1)) >= 4, out  # two keypairs, two tokens, at least
     transfers = [int(n) for n in re.findall(r"transfers on chain (\d+)", out)]
     assert sum(transfers) > 50, out  # the run really paid, under fire
+    _progress_was_shown(done.stderr, int(re.search(r"^requests\s+(\d+)", out, re.M).group(1)))
+
+
+PROGRESS = re.compile(
+    r"^chaos \(seed 11\): (\d+)/200 requests \(\d+%\), faults (\d+), violations (\d+), "
+    r"\S+, [\d.]+ requests/s$"
+)
+
+
+def _progress_was_shown(stderr: str, final_requests: int) -> None:
+    """Off a terminal: a line every 2 s while the faults run, with counters that only grow."""
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("chaos (seed 11): ")]
+    matches = [PROGRESS.match(ln) for ln in lines]
+    assert len(lines) >= 5 and all(matches), stderr[-3000:]
+    seen = [tuple(int(g) for g in m.groups()) for m in matches if m]
+    for column in range(3):
+        values = [s[column] for s in seen]
+        assert values == sorted(values), seen
+    requests, faults, violations = seen[-1]
+    assert 0 < requests <= final_requests and faults > 0 and violations == 0, seen
+    assert seen[0][0] < requests  # it moved while we watched
