@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint format migrate bench browser-deps clean help
+.PHONY: demo test check lint format migrate bench postman browser-deps clean help
 
 help:
 	@echo "make demo   - set up everything, run the agent, serve the dashboard"
@@ -57,6 +57,10 @@ check: lint test
 
 bench: migrate
 	$(BIN)/autopay bench ledger
+
+# The Postman collection under newman against a real app (newman installed with npm on first use).
+postman: $(STAMP)
+	$(BIN)/python -m pytest -rs tests/e2e/postman
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
