@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from tests.factories import scalar
 
 
-def test_bench_ledger_reports_writes_and_queries(runner: FlaskCliRunner, session: Session) -> None:
+def test_bench_ledger_reports_writes_and_queries(
+    app: Flask, runner: FlaskCliRunner, session: Session
+) -> None:
+    settings = app.config["AUTOPAY_SETTINGS"]
+    app.config["AUTOPAY_SETTINGS"] = replace(settings, progress_interval_s=0.01)
     result = runner.invoke(args=["bench", "ledger", "--transactions", "40", "--audit-rows", "3000"])
     assert result.exit_code == 0, result.output
+    # Off a terminal, progress lines while it works (on stderr), and the same table after.
+    assert re.search(r"^writing session: \d+/40 transactions \(\d+%\), ", result.stderr, re.M)
+    assert "ledger write: one demo session" in result.stdout
+    assert "ledger write" not in result.stderr
     assert re.search(r"transactions 40\s+rows 200\s+seconds [\d.]+\s+rows/s", result.output)
     for name in ("latest 50 for an agent", "type + severity", "full-text search"):
         assert re.search(rf"{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+x", result.output)
