@@ -18,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from autopay_app.config import Settings
@@ -191,6 +189,10 @@ class S3Store:
 
 
 def _client(endpoint: str | None) -> Any:
+    # boto3 takes half a second to import: only the commands that reach S3 pay for it.
+    import boto3
+    from botocore.config import Config
+
     options: dict[str, Any] = {
         "retries": {"max_attempts": 3, "mode": "standard"},
         "connect_timeout": 10,
