@@ -39,13 +39,12 @@ class S3Target:
     kms_key_id: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, bucket: str | None = None) -> S3Target | None:
-        """The configured target (``bucket`` overrides the configured one); None if unset."""
-        name = bucket or settings.backup_s3_bucket
-        if not name:
+    def from_settings(cls, settings: Settings) -> S3Target | None:
+        """The configured target; None when AUTOPAY_BACKUP_S3_BUCKET is unset."""
+        if not settings.backup_s3_bucket:
             return None
         return cls(
-            name,
+            settings.backup_s3_bucket,
             settings.backup_s3_endpoint,
             settings.backup_s3_prefix,
             settings.backup_s3_sse,

@@ -129,8 +129,7 @@ def restore(
     bucket, key = parse_s3_url(source)
     if not backup.database_is_empty(url):
         raise BackupError("restore needs an empty database: this one already has tables")
-    target = S3Target.from_settings(settings, bucket)
-    assert target is not None
+    target = S3Target(bucket, settings.backup_s3_endpoint)
     directory = backup.private_directory(settings.backup_dir)
     local = directory / f".download-{secrets.token_hex(8)}{backup.SUFFIX}"
     store = S3Store(target)
