@@ -142,7 +142,6 @@ def run_bench(count: int, concurrency: int, state_dir: str | None) -> list[Resul
                 cash_mint=chain["cash_mint"],
                 env={**env, "CASH_TOKEN_PROGRAM": chain["cash_token_program"]},
             ) as api:
-                fund(chain["rpc_url"], seller)
                 results = _run_all(api.url, chain, count, concurrency)
     print_table(results)
     return results

@@ -14,24 +14,53 @@ from .config import ConfigError, load_config
 
 
 @click.group(invoke_without_command=True)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8402, show_default=True, type=int, help="0 picks a free port.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="gunicorn worker processes (default MOCK_API_WORKERS, 1).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Threads per worker (default MOCK_API_THREADS, 16).",
+)
 @click.option("--parent-pid", type=int, default=None, help="Exit when this process is gone.")
 @click.pass_context
-def mock_api_cli(ctx: click.Context, host: str, port: int, parent_pid: int | None) -> None:
-    """Run the mock premium API (Market Data and Knowledge Data over x402)."""
+def mock_api_cli(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int | None,
+    parent_pid: int | None,
+) -> None:
+    """Run the mock premium API (Market Data and Knowledge Data over x402).
+
+    Before it listens, the seller's token accounts are made sure of (created
+    through the local harness's faucet, or checked on any other RPC).
+    """
     if ctx.invoked_subcommand is not None:
         return
-    from . import create_app
+    from .accounts import SellerAccountError, ensure_seller_accounts
     from .server import serve
 
+    overrides = {k: v for k, v in (("workers", workers), ("threads", threads)) if v is not None}
     try:
-        config = load_config()
+        config = load_config(overrides)
     except ConfigError as error:
         click.echo(f"mock-api: configuration error: {error}", err=True)
         sys.exit(2)
     try:
-        serve(create_app(config), host, port, config.pay_to, parent_pid)
+        ensure_seller_accounts(config)
+    except SellerAccountError as error:
+        click.echo(f"mock-api: {error}", err=True)
+        sys.exit(2)
+    try:
+        serve(config, host, port, parent_pid)
     except (ValueError, OSError) as error:
         click.echo(f"mock-api: cannot serve on {host}:{port}: {error}", err=True)
         sys.exit(2)

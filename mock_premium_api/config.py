@@ -59,6 +59,10 @@ class MockApiConfig:
         max_header_bytes: Larger request headers are refused with 431.
         state_dir: Where the generated seller keypair lives.
         faults: Fault knobs in force at start (see :mod:`faults`).
+        start_wait_seconds: How long the start waits for the RPC to check the
+            seller's token accounts.
+        workers: gunicorn worker processes (the replay ledger is per worker).
+        threads: Threads per worker.
     """
 
     facilitator_url: str = "http://127.0.0.1:8403"
@@ -77,6 +81,9 @@ class MockApiConfig:
     max_header_bytes: int = 16384
     state_dir: str = ".autopay"
     faults: dict[str, Any] = field(default_factory=dict)
+    start_wait_seconds: float = 15.0
+    workers: int = 1
+    threads: int = 16
 
     def assets(self) -> dict[str, tuple[str, str]]:
         """Return ``{symbol: (mint, token_program)}`` for the accepted assets."""
@@ -100,6 +107,9 @@ _ENV: dict[str, tuple[str, str]] = {
     "MOCK_API_FACILITATOR_TIMEOUT": ("facilitator_timeout", "posfloat"),
     "MOCK_API_STATE_DIR": ("state_dir", "str"),
     "MOCK_API_FAULTS": ("faults", "faults"),
+    "MOCK_API_START_WAIT_SECONDS": ("start_wait_seconds", "posfloat"),
+    "MOCK_API_WORKERS": ("workers", "posint"),
+    "MOCK_API_THREADS": ("threads", "posint"),
 }
 
 

@@ -1,33 +1,36 @@
-"""Serving: werkzeug's threaded WSGI server, tuned, with a READY line.
+"""Serving the mock API under gunicorn, with a READY line and an exit when the parent is gone.
 
-werkzeug's server is threaded and speaks HTTP/1.1 keep-alive; two settings
-matter for latency: Nagle is disabled (headers and body are written
-separately, and Nagle plus delayed ACKs would add ~40 ms per response) and the
-per-request access log is off. With ``parent_pid`` the server exits by itself
-when that process is gone, so a crashed test run leaves no orphan.
+gunicorn's ``gthread`` workers (``MOCK_API_WORKERS`` processes x
+``MOCK_API_THREADS`` threads, default 1 x 16): the replay and idempotency ledger
+(:mod:`.ledger`) and the fault knobs live in the worker's memory, so one worker
+keeps every guarantee (a replay is refused 409, a lost delivery is redelivered);
+more workers serve more, and a replay reaching another worker is still refused,
+by the chain and the facilitator. gunicorn sets ``TCP_NODELAY`` on its sockets
+(Nagle plus delayed ACKs would add ~40 ms per response) and writes no access log.
+
+The first worker to be ready prints ``MOCK API READY {"url", "pay_to", "pid"}``
+(the master's pid: stop that one). With ``parent_pid`` the master shuts down by
+itself once that process is gone, so a crashed test run leaves no orphan.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import multiprocessing
 import os
+import signal
 import sys
 import threading
+import time
+from typing import Any
 
-from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from gunicorn.app.base import BaseApplication
+
+from .config import MockApiConfig
 
 PARENT_POLL_SECONDS = 0.5
-
-
-class QuietHandler(WSGIRequestHandler):
-    """Request handler without Nagle and without per-request logging."""
-
-    disable_nagle_algorithm = True
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Skip the access log (it costs a write per request)."""
+READY_PREFIX = "MOCK API READY "
 
 
 def is_loopback(host: str) -> bool:
@@ -40,32 +43,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
-    """Bind a threaded server (port 0 picks a free port).
-
-    Raises:
-        ValueError: ``host`` is not a loopback address.
-    """
-    if not is_loopback(host):
-        raise ValueError(f"the mock API binds only to loopback, not {host!r}")
-    return make_server(host, port, app, threaded=True, request_handler=QuietHandler)
-
-
-def ready_line(server: BaseWSGIServer, pay_to: str) -> str:
+def ready_line(url: str, pay_to: str, pid: int) -> str:
     """The line announcing readiness, parsed by ``testing.run_mock_api``."""
-    info = {"url": f"http://{server.host}:{server.port}", "pay_to": pay_to, "pid": os.getpid()}
-    return "MOCK API READY " + json.dumps(info)
+    return READY_PREFIX + json.dumps({"url": url, "pay_to": pay_to, "pid": pid})
 
 
-def watch_parent(server: BaseWSGIServer, parent_pid: int) -> threading.Thread:
-    """Shut the server down once ``parent_pid`` no longer exists."""
-    stop = threading.Event()
+def watch_parent(parent_pid: int) -> threading.Thread:
+    """SIGTERM this process (a graceful gunicorn stop) once ``parent_pid`` is gone."""
 
     def run() -> None:
-        while not stop.wait(PARENT_POLL_SECONDS):
-            if not _alive(parent_pid):
-                server.shutdown()
-                return
+        while _alive(parent_pid):
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
 
     thread = threading.Thread(target=run, name="parent-watch", daemon=True)
     thread.start()
@@ -91,16 +80,70 @@ def _not_zombie(pid: int) -> bool:
         return True
 
 
-def serve(app: Flask, host: str, port: int, pay_to: str, parent_pid: int | None) -> None:
-    """Serve until interrupted or until the parent process is gone."""
-    server = build_server(app, host, port)
-    if parent_pid:
-        watch_parent(server, parent_pid)
-    print(ready_line(server, pay_to), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        sys.stdout.flush()
+class MockApiServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn running the mock API; every worker builds its own app from ``config``."""
+
+    def __init__(
+        self,
+        config: MockApiConfig,
+        host: str,
+        port: int,
+        parent_pid: int | None = None,
+    ) -> None:
+        self.config = config
+        self.bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.parent_pid = parent_pid
+        self._announced = multiprocessing.Value("b", 0)  # shared with the forked workers
+        super().__init__()
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "bind": self.bind,
+            "workers": self.config.workers,
+            "threads": self.config.threads,
+            "worker_class": "gthread",
+            "timeout": 60,
+            "graceful_timeout": 5,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "warning",
+            "proc_name": "autopay-mock-api",
+            # Room for the gate's own limit, so it answers 431 with a JSON reason.
+            "limit_request_field_size": max(8190, 2 * self.config.max_header_bytes),
+            # Forwarded headers are not trusted here: the mock API sits on loopback.
+            "forwarded_allow_ips": "",
+            "control_socket_disable": True,
+            "when_ready": self._when_ready,
+            "post_worker_init": self._post_worker_init,
+        }
+
+    def load_config(self) -> None:
+        for key, value in self.options().items():
+            if key in self.cfg.settings:  # older gunicorns lack the newest settings
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app(self.config)
+
+    def _when_ready(self, arbiter: Any) -> None:
+        if self.parent_pid:
+            watch_parent(self.parent_pid)
+
+    def _post_worker_init(self, worker: Any) -> None:
+        with self._announced.get_lock():
+            if self._announced.value:
+                return
+            self._announced.value = 1
+        host, port = worker.sockets[0].getsockname()[:2]
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        print(ready_line(url, self.config.pay_to, worker.ppid), flush=True)
+
+
+def serve(config: MockApiConfig, host: str, port: int, parent_pid: int | None) -> None:
+    """Serve until SIGTERM / SIGINT, or until the parent process is gone."""
+    if not is_loopback(host):
+        print(f"mock-api: listening on {host}, reachable from other machines", file=sys.stderr)
+    MockApiServer(config, host, port, parent_pid).run()

@@ -174,7 +174,6 @@ class Chaos:
                     facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint
                 )
             )
-            h.fund(api.pay_to, usdc=0, cash=0)
             made = self._agents(url, h)
             self.workers = [
                 Worker(role, self._env(url, h, api, role), self.home / f"{role}.log")

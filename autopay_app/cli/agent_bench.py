@@ -145,7 +145,6 @@ def agent_bench(n: int, worker_counts: str) -> None:
             agent = _agent(context.settings(), url, h, api, tmp)
             bare_key = Keypair()
             bare = bare_sdk_session(bare_key, h.rpc_url)
-            h.fund(api.pay_to, usdc=0, cash=0)
             total = (n * len(worker_counts.split(",")) + WARM_UP) * 0.05 + 10
             h.fund(agent.address, usdc=total, cash=1)
             h.fund(str(bare_key.pubkey()), usdc=total, cash=1)

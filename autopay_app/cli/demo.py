@@ -2,7 +2,7 @@
 
 Starts what is not already running (the embedded PostgreSQL starts on the first
 query; the harness and the mock API as child processes), migrates, funds the
-agent and the seller from the harness faucet, runs N autonomous requests over
+agent from the harness faucet, runs N autonomous requests over
 the seller's catalog with progress on stderr, prints a summary and the dashboard
 URL, and keeps serving until Ctrl-C (or exits at once with ``--exit``). The
 child processes it started are stopped on the way out, by PID.
@@ -86,14 +86,11 @@ def catalog_items(api_url: str) -> list[dict[str, Any]]:
     return list(items)
 
 
-def fund_local(rpc_url: str, agent: Any, items: list[dict[str, Any]]) -> None:
-    """On the local harness: the seller's token accounts exist, the agent has funds."""
+def fund_local(rpc_url: str, agent: Any) -> None:
+    """On the local harness, the agent gets funds (the seller makes sure of its own accounts)."""
     from harness.faucet import FundError, fund_via_http
 
-    sellers = {a["payTo"] for item in items for a in item.get("accepts", [])}
     try:
-        for seller in sellers:
-            fund_via_http(rpc_url, seller, usdc=0, cash=0)
         have = agent.chain.balances(agent.address)
         if have.usdc < 1 or have.cash < 1:
             fund_via_http(rpc_url, agent.address, sol=1, usdc=10, cash=10)
@@ -233,7 +230,7 @@ def demo(
         items = catalog_items(cfg.premium_api_url)
         agent = default_agent()
         agent.reconcile(older_than_s=0)
-        fund_local(cfg.solana_rpc_url, agent, items)
+        fund_local(cfg.solana_rpc_url, agent)
         if phase == "3":
             run_phase3(app, agent, cfg.premium_api_url, items, minutes, tick)
         else:

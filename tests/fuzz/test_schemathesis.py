@@ -50,7 +50,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HarnessInf
             cash_mint=harness.cash_mint,
             env=env,
         ) as api:
-            harness.fund(api.pay_to, usdc=0, cash=0)  # the seller's token accounts
             yield harness, api
 
 

@@ -50,7 +50,6 @@ def api(harness: HarnessInfo, tmp_path_factory: pytest.TempPathFactory) -> Itera
         cash_mint=harness.cash_mint,
         env=env,
     ) as info:
-        harness.fund(info.pay_to, usdc=0, cash=0)  # creates the seller's ATAs
         yield info
 
 

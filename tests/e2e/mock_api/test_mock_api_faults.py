@@ -183,7 +183,12 @@ def test_bad_query_is_answered_400_without_charge(api, assets, buyer: Buyer, cha
 
 def test_server_exits_when_its_parent_is_gone(harness: HarnessInfo):
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    env = {**os.environ, "MOCK_API_PAY_TO": str(Keypair().pubkey())}
+    env = {
+        **os.environ,
+        "MOCK_API_PAY_TO": str(Keypair().pubkey()),
+        "SOLANA_RPC_URL": harness.rpc_url,
+        "X402_FACILITATOR_URL": harness.facilitator_url,
+    }
     cmd = [sys.executable, "-m", "mock_premium_api", "--port", "0", "--parent-pid", str(parent.pid)]
     proc, info = start_process(cmd, env, "MOCK API READY ")
     try:

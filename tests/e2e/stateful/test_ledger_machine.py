@@ -61,7 +61,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]
             facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint
         ) as api,
     ):
-        h.fund(api.pay_to, usdc=0, cash=0)
         yield h, api
 
 

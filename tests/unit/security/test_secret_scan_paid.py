@@ -71,7 +71,6 @@ def test_paid_run_leaves_no_secret(database_url: str, tmp_path: Path, log_dir: P
             cash_mint=harness.cash_mint,
             env=env,
         ) as api:
-            harness.fund(api.pay_to, usdc=0, cash=0)
             settings = replace(
                 load_settings({}),
                 home=home,
