@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from pathlib import Path
 
 import click
@@ -105,8 +104,6 @@ def harness_cli(ctx: click.Context, **kwargs) -> None:
 def serve(parent_pid: int | None, verbose: bool, faults: tuple[str, ...], **kwargs) -> None:
     """Run the harness until SIGTERM/SIGINT (or until --parent-pid exits)."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
-    # solana-py 0.39 deprecates the sync Client that the x402 SDK's signer uses.
-    warnings.filterwarnings("ignore", message="Client is deprecated")
     for spec in faults:
         try:
             json.loads(spec)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from typing import Any
 
+from solana.rpc.api import Client
 from solders.keypair import Keypair
 from solders.signature import Signature
 from x402 import x402FacilitatorSync
@@ -48,6 +50,13 @@ class FastConfirmSigner(FacilitatorKeypairSigner):
     def __init__(self, keypair: Keypair, rpc_url: str, poll_s: float) -> None:
         super().__init__(keypair, rpc_url)
         self.poll_s = poll_s
+        # solana-py 0.39 deprecates the sync Client the SDK's signer is built on; the
+        # signer's one client is made here, its warning silenced where it is raised.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Client is deprecated", category=FutureWarning
+            )
+            self._clients[SOLANA_DEVNET_CAIP2] = Client(rpc_url)
 
     def confirm_transaction(self, signature: str, network: str, timeout_seconds: int = 30) -> None:
         """Wait until the transaction is confirmed; RuntimeError on failure or timeout."""

@@ -8,6 +8,7 @@ signature, and the agent's recent signatures (to find a payment by its memo).
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,18 @@ class Balances:
 
     def of(self, asset: str) -> Decimal:
         return {"SOL": self.sol, "USDC": self.usdc, "CASH": self.cash}[asset]
+
+
+def solana_client(rpc_url: str, timeout: float = 10.0) -> Client:
+    """solana-py's synchronous ``Client``, without its deprecation warning.
+
+    solana-py 0.39 deprecates the sync client in favour of ``AsyncClient``, but the
+    x402 SDK's SVM scheme is built on it (hence ``solana<0.40``): the project uses
+    it knowingly, and the one warning is silenced here, where the client is made.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Client is deprecated", category=FutureWarning)
+        return Client(rpc_url, timeout=timeout)
 
 
 def classify_rpc_error(exc: BaseException) -> AgentError:
@@ -69,7 +82,7 @@ class Chain:
     def __init__(self, rpc_url: str, usdc_mint: str, cash_mint: str, timeout: float = 5.0):
         self.rpc_url = rpc_url
         self.mints = {"USDC": usdc_mint, "CASH": cash_mint}
-        self._client = Client(rpc_url, timeout=timeout)
+        self._client = solana_client(rpc_url, timeout=timeout)
 
     def close(self) -> None:
         self._client._provider.session.close()

@@ -33,9 +33,11 @@ from x402.mechanisms.svm.constants import MEMO_PROGRAM_ADDRESS, V1_NETWORKS
 from x402.mechanisms.svm.exact.client import ExactSvmScheme
 from x402.mechanisms.svm.exact.v1.client import ExactSvmSchemeV1
 from x402.mechanisms.svm.signers import KeypairSigner
+from x402.mechanisms.svm.utils import normalize_network
 from x402.schemas import PaymentRequired
 from x402.schemas.v1 import PaymentRequiredV1
 
+from autopay_app.agent.chain import solana_client
 from autopay_app.agent.errors import InvalidPaymentRequired
 
 DEVNET_V2 = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
@@ -174,6 +176,8 @@ class Signer:
         self._lock = threading.Lock()
         signer = KeypairSigner(keypair)
         self._schemes = [ExactSvmScheme(signer, rpc_url), ExactSvmSchemeV1(signer, rpc_url)]
+        for scheme in self._schemes:
+            _give_rpc_client(scheme, rpc_url)
         self._client.register("solana:*", self._schemes[0])
         for network in V1_NETWORKS:
             self._client.register_v1(network, self._schemes[1])
@@ -238,6 +242,12 @@ class Signer:
         return signature, memo, str(tx.message.recent_blockhash)
 
 
+def _give_rpc_client(scheme: Any, rpc_url: str) -> None:
+    """Hand the SDK's scheme its Devnet RPC client, made without solana-py's deprecation
+    warning (the scheme would make the same client itself on first use)."""
+    scheme._clients[normalize_network(DEVNET_V2)] = solana_client(rpc_url)
+
+
 def bare_sdk_session(keypair: Keypair, rpc_url: str) -> Any:
     """The SDK's own paying ``requests`` session (no policy, no ledger): the baseline
     ``autopay bench agent`` compares the agent against."""
@@ -245,7 +255,9 @@ def bare_sdk_session(keypair: Keypair, rpc_url: str) -> Any:
     from x402.http.clients.requests import wrapRequestsWithPayment
 
     client = x402ClientSync()
-    client.register("solana:*", ExactSvmScheme(KeypairSigner(keypair), rpc_url))
+    scheme = ExactSvmScheme(KeypairSigner(keypair), rpc_url)
+    _give_rpc_client(scheme, rpc_url)
+    client.register("solana:*", scheme)
     client.set_spend_controls(False)
     return wrapRequestsWithPayment(requests.Session(), client)
 

@@ -10,6 +10,16 @@ from flask.cli import with_appcontext
 
 from autopay_app.cli import context
 
+#: USDC and CASH both have six decimals; amounts are printed with all of them.
+ASSET_DECIMALS = 6
+
+
+def format_amount(amount: Decimal | None) -> str | None:
+    """A token amount as a decimal string with the asset's decimals ("0.010000")."""
+    if amount is None:
+        return None
+    return str(Decimal(amount).quantize(Decimal(1).scaleb(-ASSET_DECIMALS)))
+
 
 def build_agent():  # type: ignore[no-untyped-def]
     """The app's agent (its start reconciles what earlier runs left unfinished)."""
@@ -58,7 +68,7 @@ def fetch(url: str, max_amount: Decimal | None, asset: str | None, as_json: bool
         "status": result.status,
         "payment": {
             "signature": result.payment_hash,
-            "amount": str(result.amount) if result.amount is not None else None,
+            "amount": format_amount(result.amount),
             "asset": result.asset,
             "explorer": result.explorer_url,
         },
@@ -72,7 +82,7 @@ def fetch(url: str, max_amount: Decimal | None, asset: str | None, as_json: bool
         click.echo(json.dumps(result.data, indent=2, default=str))
         click.echo(f"\nstatus   {result.status}")
         if result.payment_hash:
-            click.echo(f"paid     {result.amount} {result.asset}")
+            click.echo(f"paid     {format_amount(result.amount)} {result.asset}")
             click.echo(f"tx       {result.payment_hash}")
             click.echo(f"explorer {result.explorer_url}")
         if result.error:

@@ -23,6 +23,17 @@ import pytest
 import requests
 
 AUTOPAY = str(Path(sys.executable).with_name("autopay"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The x402 SDK's buyer scheme makes solana-py's deprecated sync Client itself, in
+    # this test process (the buyer here is the bare SDK, not project code).
+    config.addinivalue_line(
+        "filterwarnings",
+        r"ignore:Client is deprecated; use solana\.rpc\.async_api\.AsyncClient instead",
+    )
+
+
 READY_TIMEOUT_S = 60.0
 
 
