@@ -1,20 +1,27 @@
-"""The one Solana JSON-RPC question the seller asks itself: is this blockhash alive?
+"""The Solana JSON-RPC questions the seller asks itself.
 
-The facilitator would also fail an expired transaction, but only as a generic
-``transaction_simulation_failed``; asking ``isBlockhashValid`` first lets the
-seller tell the buyer to re-sign. Any RPC trouble answers "unknown", and the
-facilitator's simulation remains the authority.
+Is this blockhash alive? The facilitator would also fail an expired
+transaction, but only as a generic ``transaction_simulation_failed``; asking
+``isBlockhashValid`` first lets the seller tell the buyer to re-sign. How much
+does this token account hold (does it exist)? Asked only after the facilitator
+refused a payment, to name the reason (:mod:`.refusals`). Any RPC trouble
+answers "unknown", and the facilitator remains the authority.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 import httpx
 
+#: ``token_amount`` of an account that does not exist (or is not a token account).
+MISSING = -1
+TOKEN_ACCOUNT_LEN = 165
+
 
 class BlockhashChecker:
-    """Asks ``isBlockhashValid`` over a pooled HTTP client (thread-safe)."""
+    """Asks ``isBlockhashValid`` and reads token accounts (pooled HTTP client, thread-safe)."""
 
     def __init__(self, rpc_url: str, timeout: float = 2.0) -> None:
         self._url = rpc_url
@@ -35,6 +42,25 @@ class BlockhashChecker:
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return None
         return value if isinstance(value, bool) else None
+
+    def token_amount(self, address: str) -> int | None:
+        """Atomic amount held by a token account; MISSING when there is none; None if unknown."""
+        body = {
+            "jsonrpc": "2.0",
+            "id": next(self._ids),
+            "method": "getAccountInfo",
+            "params": [address, {"encoding": "base64", "commitment": "confirmed"}],
+        }
+        try:
+            value = self._client.post(self._url, json=body).json()["result"]["value"]
+            if value is None:
+                return MISSING
+            data = base64.b64decode(value["data"][0])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        if len(data) < TOKEN_ACCOUNT_LEN:
+            return MISSING
+        return int.from_bytes(data[64:72], "little")
 
     def close(self) -> None:
         """Release the HTTP connections."""

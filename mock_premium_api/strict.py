@@ -83,6 +83,7 @@ class Transfer:
     token_program: str
     decimals: int
     recent_blockhash: str
+    source: str = ""
 
 
 def decode_transaction(b64: str) -> VersionedTransaction:
@@ -145,6 +146,7 @@ def find_transfer(tx: VersionedTransaction) -> Transfer:
         token_program=str(keys[ix.program_id_index]),
         decimals=data[9],
         recent_blockhash=str(message.recent_blockhash),
+        source=str(keys[accounts[0]]),
     )
 
 

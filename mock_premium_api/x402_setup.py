@@ -44,7 +44,7 @@ from x402.schemas import (
     ResourceInfo,
 )
 
-from . import strict
+from . import refusals, strict
 from .catalog import ENDPOINTS, SERVICE_NAME, Endpoint
 from .config import ASSET_DECIMALS, MockApiConfig
 from .faults import FaultState
@@ -111,8 +111,9 @@ class GuardedFacilitatorClient:
     503 instead, so this wrapper records the failure for the current thread.
     """
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, rpc: BlockhashChecker) -> None:
         self._client = HTTPFacilitatorClientSync(FacilitatorConfig(url=url, timeout=timeout))
+        self._rpc = rpc
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -129,12 +130,30 @@ class GuardedFacilitatorClient:
             raise
 
     def verify(self, payload: Any, requirements: Any) -> Any:
-        """Verify through the facilitator."""
-        return self._call(self._client.verify, payload, requirements)
+        """Verify through the facilitator; a generic refusal gets its specific reason."""
+        result = self._call(self._client.verify, payload, requirements)
+        if result.is_valid:
+            return result
+        code = refusals.specific_reason(
+            result.invalid_reason, result.invalid_message, payload, self._rpc
+        )
+        if code is None:
+            return result
+        message = f"{result.invalid_reason}: {result.invalid_message or ''}".strip(": ")
+        return result.model_copy(update={"invalid_reason": code, "invalid_message": message})
 
     def settle(self, payload: Any, requirements: Any) -> Any:
-        """Settle through the facilitator."""
-        return self._call(self._client.settle, payload, requirements)
+        """Settle through the facilitator; a generic failure gets its specific reason."""
+        result = self._call(self._client.settle, payload, requirements)
+        if result.success:
+            return result
+        code = refusals.specific_reason(
+            result.error_reason, result.error_message, payload, self._rpc
+        )
+        if code is None:
+            return result
+        message = f"{result.error_reason}: {result.error_message or ''}".strip(": ")
+        return result.model_copy(update={"error_reason": code, "error_message": message})
 
     def get_supported(self) -> Any:
         """Ask the facilitator what it supports (fee payer included)."""
@@ -164,14 +183,14 @@ class Seller:
     def __init__(self, config: MockApiConfig, faults: FaultState) -> None:
         self.config = config
         self._faults = faults
+        self._blockhashes = BlockhashChecker(config.rpc_url)
         self._facilitator = GuardedFacilitatorClient(
-            config.facilitator_url, config.facilitator_timeout
+            config.facilitator_url, config.facilitator_timeout, self._blockhashes
         )
         self.server = x402ResourceServerSync(self._facilitator)
         # The SDK's own scheme class and protocol disagree on a type parameter.
         self.server.register(config.network, ExactSvmServerScheme())  # type: ignore[arg-type]
         self.server.on_before_verify(self._strict_hook)
-        self._blockhashes = BlockhashChecker(config.rpc_url)
         self._init_lock = threading.Lock()
         self._ready = False
 
