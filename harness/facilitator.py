@@ -50,12 +50,11 @@ class FastConfirmSigner(FacilitatorKeypairSigner):
     def __init__(self, keypair: Keypair, rpc_url: str, poll_s: float) -> None:
         super().__init__(keypair, rpc_url)
         self.poll_s = poll_s
-        # solana-py 0.39 deprecates the sync Client the SDK's signer is built on; the
-        # signer's one client is made here, its warning silenced where it is raised.
+        # solana-py 0.39 deprecates the sync Client the SDK's signer is built on (a
+        # DeprecationWarning and a FutureWarning); the signer's one client is made
+        # here, its warnings silenced where they are raised.
         with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="Client is deprecated", category=FutureWarning
-            )
+            warnings.filterwarnings("ignore", message="Client is deprecated")
             self._clients[SOLANA_DEVNET_CAIP2] = Client(rpc_url)
 
     def confirm_transaction(self, signature: str, network: str, timeout_seconds: int = 30) -> None:

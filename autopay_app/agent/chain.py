@@ -43,10 +43,11 @@ def solana_client(rpc_url: str, timeout: float = 10.0) -> Client:
 
     solana-py 0.39 deprecates the sync client in favour of ``AsyncClient``, but the
     x402 SDK's SVM scheme is built on it (hence ``solana<0.40``): the project uses
-    it knowingly, and the one warning is silenced here, where the client is made.
+    it knowingly, and its warnings (a DeprecationWarning and a FutureWarning) are
+    silenced here, where the client is made.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Client is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="Client is deprecated")
         return Client(rpc_url, timeout=timeout)
 
 
@@ -117,6 +118,16 @@ class Chain:
     def latest_blockhash(self) -> tuple[str, int]:
         value = self._rpc("getLatestBlockhash", [{"commitment": "confirmed"}])["value"]
         return str(value["blockhash"]), int(value["lastValidBlockHeight"])
+
+    def account_owner(self, address: str) -> str | None:
+        """The program owning ``address``, or None when the account does not exist."""
+        options = {
+            "encoding": "base64",
+            "commitment": "confirmed",
+            "dataSlice": {"offset": 0, "length": 0},
+        }
+        value = self._rpc("getAccountInfo", [address, options])["value"]
+        return str(value["owner"]) if isinstance(value, dict) else None
 
     def block_height(self) -> int:
         return int(self._call(self._client.get_block_height, Confirmed)["result"])

@@ -23,11 +23,24 @@ from autopay_app.models import ErrorCategory
 
 
 class AgentError(AutopayError):
-    category = ErrorCategory.UNKNOWN.value
+    """``x402_reason``: the x402 code of the failure; ``cause``: what the agent itself
+    established about it (:mod:`autopay_app.agent.diagnosis`), when it could."""
 
-    def __init__(self, message: str, *, x402_reason: str | None = None, **kw: object) -> None:
+    category = ErrorCategory.UNKNOWN.value
+    cause: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        x402_reason: str | None = None,
+        cause: str | None = None,
+        **kw: object,
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.x402_reason = x402_reason
+        if cause is not None:
+            self.cause = cause
 
 
 class InvalidPaymentRequired(AgentError):

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from autopay_app.agent import crash, gateway, retry, settle
+from autopay_app.agent import crash, diagnosis, gateway, retry, settle
 from autopay_app.agent.chain import rpc_failure
 from autopay_app.agent.errors import (
     AgentError,
@@ -260,6 +260,13 @@ class PaymentFlow:
 
     # ----------------------------------------------------------------- 6. deliver
     def deliver(self) -> FetchResult:
+        """Send the signed payment and settle what came of it; the balance row follows."""
+        try:
+            return self._deliver()
+        finally:
+            self.agent.guard.after_payment()
+
+    def _deliver(self) -> FetchResult:
         assert self.signed is not None and self.payment_id is not None
         headers = {self.signed.header_name: self.signed.header_value}
 
@@ -357,6 +364,17 @@ class PaymentFlow:
         )
         if reason and any(h in reason.lower() for h in DUPLICATE_HINTS):
             err = DuplicatePayment(f"seller saw this payment already: {reason}", x402_reason=reason)
+        else:
+            assert self.choice is not None
+            refusal = diagnosis.Refusal(
+                self.choice.offer,
+                self.choice.asset,
+                self.choice.amount,
+                self.last_valid,
+                reason,
+                answer,
+            )
+            err = diagnosis.explain(self.agent, refusal) or err
         return self._undelivered(err, http_status=402)
 
     def _undelivered(self, exc: AgentError, http_status: int | None = None) -> FetchResult:
@@ -364,6 +382,8 @@ class PaymentFlow:
         assert self.payment_id is not None
         state = self.agent.settle_from_chain(self.payment_id)
         details = {"payment_state": state}
+        if exc.cause:
+            details["cause"] = exc.cause
         requests_log.fail(
             self.agent.session(),
             self._rid,

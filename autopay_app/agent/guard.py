@@ -5,27 +5,63 @@ while paused) the balance is read fresh from the RPC. The latest row is re-read
 from the database at most once a second (its age is still the row's own). Below the amount or the
 threshold: a LOW_BALANCE audit event with top-up instructions, payments paused
 (InsufficientFunds, nothing signed); a later read with funds resumes them.
+
+After every payment the row is refreshed from the chain (:meth:`after_payment`),
+so the dashboard and the API show what the chain shows. Concurrent payments
+share the reads: one thread refreshes, and reads again while payments finished
+during its read, so the last read always follows the last payment.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from autopay_app.agent.errors import InsufficientFunds
+from autopay_app.agent.errors import AgentError, InsufficientFunds
 from autopay_app.ledger import balances
 
 if TYPE_CHECKING:
     from autopay_app.agent.core import Agent
 
 LATEST = "latest-balance"
+log = logging.getLogger(__name__)
 
 
 class BalanceGuard:
     def __init__(self, agent: Agent, max_age_s: float) -> None:
         self.agent = agent
         self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._payments_since_read = 0
+        self._refreshing = False
+
+    def after_payment(self) -> None:
+        """Refresh the balance row after a payment.
+
+        Best effort, never raises: the payment's own record is already written, and a
+        failed read (RPC down) leaves the row to the next refresh.
+        """
+        with self._lock:
+            self._payments_since_read += 1
+            if self._refreshing:
+                return  # the thread refreshing now reads again before it stops
+            self._refreshing = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._payments_since_read:
+                        self._refreshing = False
+                        return
+                    self._payments_since_read = 0
+                self.refresh()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            with self._lock:
+                self._refreshing = False
+            level = logging.WARNING if isinstance(exc, AgentError) else logging.ERROR
+            log.log(level, "balance refresh after a payment failed: %s", exc)
 
     def refresh(self) -> balances.BalanceRead:
         """Read balances from the chain and record them (with pause/resume events)."""

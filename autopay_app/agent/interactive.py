@@ -115,16 +115,7 @@ def resume(agent: Agent, request_id: uuid.UUID) -> FetchResult:
         result = flow.deliver()
     except AgentError as exc:
         return agent._failed(flow, exc)
-    _record_balance(agent)
-    return result
-
-
-def _record_balance(agent: Agent) -> None:
-    """The person watching sees the balance after paying (best effort: the RPC may be down)."""
-    try:
-        agent.guard.refresh()
-    except AgentError:
-        pass
+    return result  # the balance row was refreshed after the payment (flow.deliver)
 
 
 def _json_bytes(document: object) -> bytes:
