@@ -45,7 +45,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_commands(app)
     register_scheduler(app)
+    register_proxy_fix(app, settings.proxy_hops)
     return app
+
+
+def register_proxy_fix(app: Flask, hops: int) -> None:
+    """Behind ``hops`` reverse proxies, trust that many X-Forwarded-* entries (werkzeug).
+
+    Client addresses (rate limits, the audit trail) and generated URLs (scheme, host,
+    port, prefix) then come from the proxy's headers; with 0 they are ignored.
+    """
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
 
 
 def register_scheduler(app: Flask) -> None:

@@ -29,13 +29,22 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | AUTOPAY_RETRY_BASE_S | 1.0 | retry backoff base: base, 2 base, 4 base (+ jitter) |
 | AUTOPAY_HTTP_TIMEOUT_S | 10 | timeout of each call to a seller or the RPC |
 | AUTOPAY_API_TOKEN | derived from AUTOPAY_ADMIN_PASSWORD | bearer token of the JSON API |
+| AUTOPAY_WEB_WORKERS | 2 x CPUs + 1 (at most 8) | gunicorn worker processes of `autopay serve` |
+| AUTOPAY_WEB_THREADS | 4 | threads per worker |
+| AUTOPAY_SERVE_SCHEDULER | 1 | 0: `autopay serve` runs no scheduler (run `autopay scheduler`) |
+| AUTOPAY_RATELIMIT_STORAGE_URL | memory:// (per process) | limits' storage: redis://h:6379/0 |
+| AUTOPAY_PROXY_HOPS | 0 | reverse proxies in front of the app (X-Forwarded-* trusted) |
+
+Every secret (DATABASE_URL, AUTOPAY_SECRET_KEY, AUTOPAY_ADMIN_PASSWORD,
+AUTOPAY_API_TOKEN) may instead be read from a file named by ``<NAME>_FILE``
+(Docker and Compose secrets, mounted under /run/secrets).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,6 +87,11 @@ class Settings:
     api_token: str | None = None
     retry_base_s: float = 1.0
     http_timeout_s: float = 10.0
+    web_workers: int = 1
+    web_threads: int = 4
+    serve_scheduler: bool = True
+    ratelimit_storage_url: str = "memory://"
+    proxy_hops: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -184,6 +198,66 @@ def _sse(env: Mapping[str, str]) -> str | None:
     raise ConfigError(f"AUTOPAY_BACKUP_S3_SSE must be AES256 or aws:kms, got {raw!r}")
 
 
+SECRET_VARIABLES = (
+    "DATABASE_URL",
+    "AUTOPAY_SECRET_KEY",
+    "AUTOPAY_ADMIN_PASSWORD",
+    "AUTOPAY_API_TOKEN",
+)
+
+
+def with_secret_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus each secret read from the file its ``<NAME>_FILE`` names (if unset).
+
+    Raises:
+        ConfigError: A ``*_FILE`` names a file that cannot be read, or an empty one.
+    """
+    out: MutableMapping[str, str] = dict(env)
+    for name in SECRET_VARIABLES:
+        path = env.get(f"{name}_FILE", "").strip()
+        if not path or env.get(name):
+            continue
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"{name}_FILE: {path} is empty")
+        out[name] = value
+    return dict(out)
+
+
+def default_web_workers() -> int:
+    """gunicorn's rule of thumb, 2 x CPUs + 1, capped at 8 (each worker is a whole app)."""
+    return min(2 * (os.cpu_count() or 1) + 1, 8)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), got {raw!r}")
+
+
+def _ratelimit_storage(env: Mapping[str, str]) -> str:
+    raw = env.get("AUTOPAY_RATELIMIT_STORAGE_URL", "").strip()
+    if not raw:
+        return "memory://"
+    from limits.storage import SCHEMES  # the storages Flask-Limiter knows
+
+    scheme = urlsplit(raw).scheme
+    if "://" not in raw or scheme not in SCHEMES or scheme.startswith("async+"):
+        raise ConfigError(
+            "AUTOPAY_RATELIMIT_STORAGE_URL must be a Flask-Limiter storage URL such as "
+            f"memory://, redis://HOST:6379/0 or memcached://HOST:11211, got {raw!r}"
+        )
+    return raw
+
+
 def normalise_database_url(url: str) -> str:
     """Map ``postgres://`` and ``postgresql://`` URLs to the psycopg 3 driver.
 
@@ -201,7 +275,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     Raises:
         ConfigError: A variable is malformed; the message names it.
     """
-    env = os.environ if env is None else env
+    env = with_secret_files(os.environ if env is None else env)
     home = Path(env.get("AUTOPAY_HOME", "").strip() or ".autopay").absolute()
     database_url = _url(env, "DATABASE_URL", None, ("postgres", "postgresql", "postgresql+psycopg"))
     keypair = env.get("AUTOPAY_KEYPAIR", "").strip()
@@ -233,4 +307,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_token=env.get("AUTOPAY_API_TOKEN") or None,
         retry_base_s=_float(env, "AUTOPAY_RETRY_BASE_S", 1.0, 0.0, 60.0),
         http_timeout_s=_float(env, "AUTOPAY_HTTP_TIMEOUT_S", 10.0, 0.1, 300.0),
+        web_workers=_int(env, "AUTOPAY_WEB_WORKERS", default_web_workers(), 1, 64),
+        web_threads=_int(env, "AUTOPAY_WEB_THREADS", 4, 1, 256),
+        serve_scheduler=_bool(env, "AUTOPAY_SERVE_SCHEDULER", True),
+        ratelimit_storage_url=_ratelimit_storage(env),
+        proxy_hops=_int(env, "AUTOPAY_PROXY_HOPS", 0, 0, 10),
     )

@@ -18,7 +18,16 @@ from autopay_app.errors import AutopayError, ConfigError
 
 def register(app: Flask) -> None:
     """Attach every command group to ``app.cli`` (called by the factory)."""
-    from autopay_app.cli import agent_commands, agents, bench, demo, maintenance, serve, services
+    from autopay_app.cli import (
+        agent_commands,
+        agents,
+        bench,
+        demo,
+        maintenance,
+        scheduler,
+        serve,
+        services,
+    )
 
     for command in (
         *maintenance.COMMANDS,
@@ -26,6 +35,7 @@ def register(app: Flask) -> None:
         agents.agent,
         bench.bench,
         serve.serve,
+        scheduler.scheduler,
         demo.demo,
     ):
         app.cli.add_command(command)

@@ -1,22 +1,27 @@
-"""``autopay serve``: the dashboard and the JSON API on a threaded WSGI server.
+"""``autopay serve``: the dashboard and the JSON API under gunicorn.
 
-Binds to AUTOPAY_HOST:AUTOPAY_PORT (127.0.0.1:5000) unless told otherwise.
-When AUTOPAY_ADMIN_PASSWORD is unset it generates one for this run and prints
-it with the API token derived from it. It starts the Phase 3 scheduler, which runs
-its jobs only while this process holds the scheduler's advisory lock.
+Binds to AUTOPAY_HOST:AUTOPAY_PORT (127.0.0.1:5000) unless told otherwise, with
+AUTOPAY_WEB_WORKERS gunicorn workers of AUTOPAY_WEB_THREADS threads each. When
+AUTOPAY_ADMIN_PASSWORD is unset it generates one for this run (shared by every
+worker through the environment) and prints it with the API token derived from
+it. Each worker starts the Phase 3 scheduler, which runs its jobs only in the one
+process holding the scheduler's advisory lock (``--no-scheduler`` /
+AUTOPAY_SERVE_SCHEDULER=0 leaves the jobs to ``autopay scheduler``).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from werkzeug.serving import make_server
 
 from autopay_app.cli import context
 from autopay_app.web.security import admin_password, api_token
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def ensure_admin_password(app: Flask) -> tuple[str, bool]:
@@ -36,36 +41,81 @@ def ensure_admin_password(app: Flask) -> tuple[str, bool]:
 @click.command("serve")
 @click.option("--host", default=None, help="Address to bind (default AUTOPAY_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="Default AUTOPAY_PORT.")
-@click.option("--threads/--no-threads", default=True, show_default=True)
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="gunicorn worker processes (default AUTOPAY_WEB_WORKERS, 2 x CPUs + 1, at most 8).",
+)
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="Threads per worker (default AUTOPAY_WEB_THREADS, 4).",
+)
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=None,
+    help="Run the Phase 3 scheduler in the workers (default AUTOPAY_SERVE_SCHEDULER, on).",
+)
+@click.option("--parent-pid", type=int, default=None, hidden=True, help="Stop when it is gone.")
 @with_appcontext
-def serve(host: str | None, port: int | None, threads: bool) -> None:
-    """Serve the dashboard and the JSON API, and run the scheduler (one leader per database)."""
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+    scheduler: bool | None,
+    parent_pid: int | None,
+) -> None:
+    """Serve the dashboard and the JSON API under gunicorn, and run the scheduler."""
+    from autopay_app.cli.gunicorn_server import AutopayServer
+
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = context.settings()
     host = host or settings.host
     port = settings.port if port is None else port
+    workers = workers or settings.web_workers
+    threads = threads or settings.web_threads
+    scheduler = settings.serve_scheduler if scheduler is None else scheduler
     password, generated = ensure_admin_password(app)
-    server = make_server(host, port, app, threaded=threads)
-    url = f"http://{host}:{server.server_port}/"
-    click.echo(f"Autopay dashboard on {url}  (Ctrl-C to stop)")
-    if generated:
-        click.echo(f"  admin password (generated for this run): {password}")
-    else:
-        click.echo("  admin password: AUTOPAY_ADMIN_PASSWORD")
-    if app.config.get("AUTOPAY_API_TOKEN"):
-        click.echo("  API token: AUTOPAY_API_TOKEN  (Authorization: Bearer <token>)")
-    else:
-        click.echo(f"  API token: {api_token(app)}  (Authorization: Bearer <token>)")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"  warning: listening on {host}, reachable from other machines", err=True)
-    scheduler = app.extensions.get("autopay_scheduler")
-    if scheduler is not None and scheduler.start():
-        click.echo("  scheduler: started (jobs run while this process holds the leader lock)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("stopped")
-    finally:
-        server.server_close()
-        if scheduler is not None:
-            scheduler.shutdown()
+    os.environ["AUTOPAY_ADMIN_PASSWORD"] = password  # the workers build their apps from it
+    context.database_url()  # the embedded PostgreSQL (if used) lives as long as this process
+    lines = [
+        f"  admin password (generated for this run): {password}"
+        if generated
+        else "  admin password: AUTOPAY_ADMIN_PASSWORD",
+        "  API token: AUTOPAY_API_TOKEN  (Authorization: Bearer <token>)"
+        if app.config.get("AUTOPAY_API_TOKEN")
+        else f"  API token: {api_token(app)}  (Authorization: Bearer <token>)",
+        f"  gunicorn: {workers} worker(s) x {threads} thread(s)",
+        _limits_line(settings.ratelimit_storage_url, workers),
+        "  scheduler: in the workers (jobs run in the one holding the leader lock)"
+        if scheduler
+        else "  scheduler: not here (run `autopay scheduler`)",
+    ]
+    if host not in LOOPBACK:
+        click.echo(f"warning: listening on {host}, reachable from other machines", err=True)
+
+    def announce(url: str) -> None:
+        click.echo("\n".join([f"Autopay dashboard on {url}  (Ctrl-C to stop)", *lines]))
+
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    AutopayServer(
+        bind=bind,
+        workers=workers,
+        threads=threads,
+        scheduler=scheduler,
+        announce=announce,
+        parent_pid=parent_pid,
+    ).run()
+
+
+def _limits_line(storage: str, workers: int) -> str:
+    if storage.startswith("memory://"):
+        shared = " per worker process" if workers > 1 else ""
+        return (
+            f"  rate limits: in memory{shared} (set AUTOPAY_RATELIMIT_STORAGE_URL=redis://... "
+            "to share them)"
+        )
+    return f"  rate limits: {storage.split('://', 1)[0]} storage (shared by every worker)"

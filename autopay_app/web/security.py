@@ -116,11 +116,15 @@ def init_security(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     csrf.init_app(app)
-    # One limiter per app: tests build many apps and must not share counters.
+    # One limiter per app: tests build many apps and must not share counters. The
+    # storage (AUTOPAY_RATELIMIT_STORAGE_URL) is memory:// by default, which counts per
+    # process; several gunicorn workers share limits only through Redis or memcached.
+    # If that storage is down, the limits fall back to memory rather than failing logins.
     app.extensions["autopay_limiter"] = Limiter(
         get_remote_address,
         app=app,
-        storage_uri="memory://",
+        storage_uri=settings_.ratelimit_storage_url,
         default_limits=[],
         headers_enabled=True,
+        in_memory_fallback_enabled=True,
     )

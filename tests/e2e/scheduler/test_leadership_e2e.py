@@ -32,7 +32,12 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[[], sub
     }
 
     def start() -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "autopay_app.scheduler", "--parent-pid", str(os.getpid())]
+        cmd = [
+            str(Path(sys.executable).with_name("autopay")),
+            "scheduler",
+            "--parent-pid",
+            str(os.getpid()),
+        ]
         proc = subprocess.Popen(
             [*cmd, "--seconds", "60"], env=env, stdout=subprocess.PIPE, text=True
         )
