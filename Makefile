@@ -6,12 +6,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint format migrate bench postman browser-deps clean help
+.PHONY: demo test check lint format migrate bench postman browser-deps compose-deps secrets clean help
 
 help:
 	@echo "make demo   - set up everything, run the agent, serve the dashboard"
 	@echo "make test   - set up the same way and run the whole test suite"
 	@echo "make check  - ruff, ruff format --check, mypy, tests"
+	@echo "make secrets - the secret files docker-compose.yml needs (then: docker compose up)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +43,21 @@ browser-deps:
 		echo "browser-deps: chromium could not be installed: browser tests will be skipped"; \
 	fi
 
-test: $(STAMP) browser-deps
+# The compose file is checked by a real Compose implementation (docker-compose config needs
+# no Docker engine); without one that test is skipped with a printed reason.
+compose-deps:
+	@if command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; then \
+		echo "compose-deps: a Compose implementation is installed"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "compose-deps: no apt-get here: the compose file test will be skipped"; \
+	elif [ "$$(id -u)" != "0" ]; then \
+		echo "compose-deps: not root: the compose file test will be skipped (sudo make compose-deps)"; \
+	else \
+		apt-get install -y docker-compose || (apt-get update && apt-get install -y docker-compose) || \
+		echo "compose-deps: docker-compose could not be installed: the compose file test will be skipped"; \
+	fi
+
+test: $(STAMP) browser-deps compose-deps
 	$(BIN)/autopay db upgrade
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -54,6 +69,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 check: lint test
+
+# The secret files docker-compose.yml mounts (deploy/secrets/, never committed).
+secrets: $(STAMP)
+	$(BIN)/autopay compose-secrets
 
 bench: migrate
 	$(BIN)/autopay bench ledger

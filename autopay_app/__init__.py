@@ -19,7 +19,8 @@ from sqlalchemy import event
 from autopay_app.config import Settings, load_settings
 from autopay_app.extensions import db, migrate
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+#: Alembic's scripts ship inside the package, so an installed (not editable) copy migrates.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

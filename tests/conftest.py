@@ -40,13 +40,23 @@ def docker_compose_file() -> str:
     return str(ROOT / "docker-compose.yml")
 
 
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    """``pytest --docker`` needs only the compose file's PostgreSQL (and its secret)."""
+    from autopay_app.cli.compose_secrets import write_compose_secrets
+
+    write_compose_secrets(ROOT / "deploy" / "secrets")
+    return ["up -d postgres"]
+
+
 def _docker_url(request: pytest.FixtureRequest) -> str:
     import psycopg
 
     services = request.getfixturevalue("docker_services")
     ip = request.getfixturevalue("docker_ip")
     port = services.port_for("postgres", 5432)
-    url = f"postgresql+psycopg://autopay:autopay@{ip}:{port}/autopay"
+    password = (ROOT / "deploy" / "secrets" / "postgres_password").read_text().strip()
+    url = f"postgresql+psycopg://autopay:{password}@{ip}:{port}/autopay"
 
     def ready() -> bool:
         try:

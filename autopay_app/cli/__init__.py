@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
         agent_commands,
         agents,
         bench,
+        compose_secrets,
         demo,
         maintenance,
         scheduler,
@@ -36,6 +37,7 @@ def register(app: Flask) -> None:
         bench.bench,
         serve.serve,
         scheduler.scheduler,
+        compose_secrets.compose_secrets,
         demo.demo,
     ):
         app.cli.add_command(command)

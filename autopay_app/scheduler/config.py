@@ -13,6 +13,7 @@
 | AUTOPAY_LEADER_RETRY_S | 5 | how often a standby process tries to become the leader |
 | AUTOPAY_SCHEDULER_JOBS | all | comma list of jobs to run (see ``JOBS``) |
 | AUTOPAY_MONITORED_APIS | unset | ``url=weight`` pairs separated by commas or spaces |
+| AUTOPAY_SCHEDULER_HEARTBEAT | unset | file touched when the database answered (healthchecks) |
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class SchedulerConfig:
     leader_retry_s: float = 5.0
     jobs: tuple[str, ...] = JOBS
     monitored: tuple[tuple[str, Decimal], ...] = ()
+    heartbeat_path: str | None = None
 
 
 def _decimal(env: Mapping[str, str], name: str, default: str, low: str, high: str) -> Decimal:
@@ -109,4 +111,5 @@ def load(env: Mapping[str, str] | None = None) -> SchedulerConfig:
         leader_retry_s=_float(env, "AUTOPAY_LEADER_RETRY_S", 5.0, 0.05, 3600.0),
         jobs=_jobs(env),
         monitored=parse_monitored(env.get("AUTOPAY_MONITORED_APIS", "")),
+        heartbeat_path=env.get("AUTOPAY_SCHEDULER_HEARTBEAT", "").strip() or None,
     )

@@ -20,6 +20,7 @@ import socket
 import threading
 import traceback
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,6 +197,8 @@ class AutopayScheduler:
         except sa.exc.DBAPIError as exc:
             log.warning("leadership check failed: %s", exc)
             now = False
+        else:
+            self._heartbeat()
         if now and not was:
             self._record_leadership("ACQUIRED")
             for name in self.cfg.jobs:
@@ -213,6 +216,14 @@ class AutopayScheduler:
                 if self._scheduler.get_job(name) is not None:
                     self._scheduler.remove_job(name)
             log.warning("scheduler leadership lost: jobs stopped until the lock is retaken")
+
+    def _heartbeat(self) -> None:
+        """Touch the heartbeat file: the database answered (a container healthcheck reads it)."""
+        if self.cfg.heartbeat_path:
+            try:
+                Path(self.cfg.heartbeat_path).touch()
+            except OSError as exc:
+                log.warning("scheduler heartbeat %s: %s", self.cfg.heartbeat_path, exc)
 
     def _run(self, name: str) -> None:
         # Re-check right before the run: a leader whose lock connection died must not run.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from solders.keypair import Keypair
 
+from harness.app import MIN_FEE_PAYER_LAMPORTS
 from harness.testing import run_harness
 
 
@@ -57,3 +59,16 @@ def test_exits_when_parent_is_gone(tmp_path: Path) -> None:
             harness.kill()
             harness.wait()
         harness.stdout.close()
+
+
+def test_a_restored_fee_payer_that_ran_dry_gets_sol_at_start(tmp_path: Path) -> None:
+    with run_harness(tmp_path) as first:
+        fee_payer = first.fee_payer
+        assert first.state()["fee_payer_lamports"] >= MIN_FEE_PAYER_LAMPORTS
+    chain_file = tmp_path / "chain.json"
+    saved = json.loads(chain_file.read_text())
+    saved["accounts"][fee_payer]["lamports"] = 5_000  # settled payments used up its SOL
+    chain_file.write_text(json.dumps(saved))
+    with run_harness(tmp_path, fresh=False) as second:
+        assert second.fee_payer == fee_payer  # the same identity, restored
+        assert second.state()["fee_payer_lamports"] >= MIN_FEE_PAYER_LAMPORTS

@@ -28,6 +28,7 @@ def start_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[[], sub
         "AUTOPAY_SCHEDULER_JOBS": "partitions",
         "AUTOPAY_HOUSEKEEPING_INTERVAL_S": "0.2",
         "AUTOPAY_LEADER_RETRY_S": "0.2",
+        "AUTOPAY_SCHEDULER_HEARTBEAT": str(tmp_path / "heartbeat"),
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -76,12 +77,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
 
 
 def test_only_the_lock_holder_runs_jobs_and_a_standby_takes_over(
-    start_worker: Callable[[], subprocess.Popen], database_url: str
+    start_worker: Callable[[], subprocess.Popen], database_url: str, tmp_path: Path
 ) -> None:
     engine = sa.create_engine(database_url)
     try:
         leader = start_worker()
         wait_for(lambda: len(runs(engine, "partitions")) >= 2)
+        # The heartbeat a container healthcheck reads: touched while the database answers.
+        beat = tmp_path / "heartbeat"
+        assert beat.exists() and time.time() - beat.stat().st_mtime < 5
         standby = start_worker()
         time.sleep(1.5)  # several leadership retries of the standby
         assert {r.pid for r in runs(engine, "leadership")} == {leader.pid}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from autopay_app import MIGRATIONS_DIR
 from autopay_app.ledger import direct, policies, spend
 from autopay_app.models import PaymentStatus
 from tests.factories import make_agent, make_payment, make_request, query
@@ -21,7 +21,7 @@ def _windows(session: Session, agent_id, endpoint=None) -> tuple[Decimal, Decima
 
 
 def _migration_0007():  # type: ignore[no-untyped-def]
-    path = Path(__file__).parents[3] / "migrations" / "versions" / "0007_spend_minutes.py"
+    path = MIGRATIONS_DIR / "versions" / "0007_spend_minutes.py"
     spec = importlib.util.spec_from_file_location("migration_0007", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
