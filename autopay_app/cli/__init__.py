@@ -12,6 +12,8 @@ import sys
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
+from psycopg.errors import UndefinedTable
+from sqlalchemy.exc import ProgrammingError
 
 from autopay_app.errors import AutopayError, ConfigError
 
@@ -77,6 +79,14 @@ def main() -> None:
         sys.exit(2)
     except AutopayError as exc:
         click.echo(f"autopay: {exc}", err=True)
+        sys.exit(1)
+    except ProgrammingError as exc:
+        if not isinstance(exc.orig, UndefinedTable):
+            raise
+        click.echo(
+            "autopay: the ledger database has no tables yet: run `autopay db upgrade` first",
+            err=True,
+        )
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)

@@ -91,3 +91,25 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path) -> None:  # type: ignore
     assert done.stderr.strip().splitlines() == [
         "autopay: configuration error: AUTOPAY_PORT must be a whole number, got 'nope'"
     ]
+
+
+def test_a_command_on_an_unmigrated_ledger_says_what_to_run(server_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from autopay_app.ledger import databases
+
+    name = f"autopay_empty_{os.getpid()}"
+    url = databases.create_database(server_url, name)
+    env = {**os.environ, "AUTOPAY_HOME": str(tmp_path), "DATABASE_URL": url}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from autopay_app.cli import main; main()", "fetch", "x"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        databases.drop_database(server_url, name)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "autopay: the ledger database has no tables yet: run `autopay db upgrade` first"
+    ]
