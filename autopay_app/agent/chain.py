@@ -19,7 +19,6 @@ from solana.exceptions import SolanaRpcException
 from solana.rpc.api import Client
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
-from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
@@ -133,17 +132,17 @@ class Chain:
         return int(self._call(self._client.get_block_height, Confirmed)["result"])
 
     def token_balance(self, owner: str, asset: str) -> Decimal:
-        opts = TokenAccountOpts(mint=Pubkey.from_string(self.mints[asset]))
-        result = self._call(
-            self._client.get_token_accounts_by_owner_json_parsed,
-            Pubkey.from_string(owner),
-            opts,
-            Confirmed,
-        )["result"]
+        """The owner's balance of ``asset`` over all its token accounts for the mint (one
+        plain JSON-RPC read: it runs after every payment, :meth:`BalanceGuard.after_payment`)."""
+        options = {"encoding": "jsonParsed", "commitment": "confirmed"}
+        result = self._rpc("getTokenAccountsByOwner", [owner, {"mint": self.mints[asset]}, options])
         total = Decimal(0)
-        for account in result["value"]:
-            amount = account["account"]["data"]["parsed"]["info"]["tokenAmount"]
-            total += Decimal(amount["amount"]) / (Decimal(10) ** int(amount["decimals"]))
+        try:
+            for account in result["value"]:
+                amount = account["account"]["data"]["parsed"]["info"]["tokenAmount"]
+                total += Decimal(amount["amount"]) / (Decimal(10) ** int(amount["decimals"]))
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise NetworkFailure(f"RPC answered a malformed token account: {exc}") from exc
         return total
 
     def balances(self, owner: str) -> Balances:

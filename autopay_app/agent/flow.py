@@ -264,7 +264,8 @@ class PaymentFlow:
         try:
             return self._deliver()
         finally:
-            self.agent.guard.after_payment()
+            assert self.choice is not None
+            self.agent.guard.after_payment(self.choice.asset)
 
     def _deliver(self) -> FetchResult:
         assert self.signed is not None and self.payment_id is not None

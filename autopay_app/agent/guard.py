@@ -7,9 +7,11 @@ threshold: a LOW_BALANCE audit event with top-up instructions, payments paused
 (InsufficientFunds, nothing signed); a later read with funds resumes them.
 
 After every payment the row is refreshed from the chain (:meth:`after_payment`),
-so the dashboard and the API show what the chain shows. Concurrent payments
-share the reads: one thread refreshes, and reads again while payments finished
-during its read, so the last read always follows the last payment.
+so the dashboard and the API show what the chain shows: in the background, on
+the agent's I/O pool, so the payment itself waits for nothing. Concurrent
+payments share the reads: one refresh runs at a time and reads again while
+payments finished during its read, so the last read always follows the last
+payment.
 """
 
 from __future__ import annotations
@@ -35,33 +37,68 @@ class BalanceGuard:
         self.agent = agent
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
-        self._payments_since_read = 0
+        self._due: set[str] = set()  # assets paid since the last read
         self._refreshing = False
+        self._idle = threading.Event()
+        self._idle.set()
 
-    def after_payment(self) -> None:
-        """Refresh the balance row after a payment.
+    def after_payment(self, asset: str) -> None:
+        """Refresh the balance row after a payment in ``asset``, off the payment's path.
 
-        Best effort, never raises: the payment's own record is already written, and a
-        failed read (RPC down) leaves the row to the next refresh.
+        Never raises: the payment's record is already written, and a failed read
+        (RPC down) leaves the row to the next refresh. One read runs at a time; it
+        reads again while payments finished during it, so the last read follows the
+        last payment. A payment changes only its asset (the facilitator pays the
+        fee): that balance is read and set in one statement, unless it crosses the
+        threshold, which takes the full :meth:`refresh` and its LOW_BALANCE event.
         """
         with self._lock:
-            self._payments_since_read += 1
+            self._due.add(asset)
             if self._refreshing:
-                return  # the thread refreshing now reads again before it stops
+                return  # the refresh running now reads again before it stops
             self._refreshing = True
+            self._idle.clear()
         try:
-            while True:
-                with self._lock:
-                    if not self._payments_since_read:
-                        self._refreshing = False
-                        return
-                    self._payments_since_read = 0
-                self.refresh()
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            with self._lock:
-                self._refreshing = False
-            level = logging.WARNING if isinstance(exc, AgentError) else logging.ERROR
-            log.log(level, "balance refresh after a payment failed: %s", exc)
+            self.agent.in_background(self._refresh_until_current)
+        except RuntimeError:  # the agent is closing: its pool takes no more work
+            self._stop_refreshing()
+
+    def wait_refreshed(self, timeout: float = 30.0) -> bool:
+        """Wait until no post-payment refresh is running or due; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def _refresh_until_current(self) -> None:
+        while True:
+            with self._lock:  # stop in the same critical section that saw nothing due
+                if not self._due:
+                    self._refreshing = False
+                    self._idle.set()
+                    return
+                due, self._due = self._due, set()
+            try:
+                for asset in sorted(due):
+                    self._refresh_asset(asset)
+            except Exception as exc:  # noqa: BLE001 - see after_payment
+                level = logging.WARNING if isinstance(exc, AgentError) else logging.ERROR
+                log.log(level, "balance refresh after a payment failed: %s", exc)
+                self._stop_refreshing()
+                return
+
+    def _stop_refreshing(self) -> None:
+        with self._lock:
+            self._refreshing = False
+            self._due.clear()
+            self._idle.set()
+
+    def _refresh_asset(self, asset: str) -> None:
+        agent = self.agent
+        amount = agent.rpc(lambda c: c.token_balance(agent.address, asset))
+        with agent.write() as conn:
+            written = balances.set_asset(conn, agent.agent_id, agent.address, asset, amount)
+        if written:
+            agent.forget(LATEST)
+        else:
+            self.refresh()
 
     def refresh(self) -> balances.BalanceRead:
         """Read balances from the chain and record them (with pause/resume events)."""

@@ -11,7 +11,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from autopay_app.ledger import direct
 from autopay_app.models import AuditEvent, AuditEventType, Severity, WalletBalance
+
+#: One statement per asset column (names from this table only, never from input).
+_SET_ASSET = {
+    asset: f"""
+UPDATE wallet_balances SET {column} = %(amount)s
+WHERE agent_id = %(agent_id)s AND wallet_address = %(address)s AND NOT low_balance_event
+  AND %(amount)s >= threshold
+"""
+    for asset, column in (("USDC", "balance_usdc"), ("CASH", "balance_cash"))
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,20 @@ def latest(session: Session, agent_id: uuid.UUID) -> WalletBalance | None:
             .order_by(WalletBalance.last_checked.desc())
             .limit(1)
         )
+
+
+def set_asset(
+    conn: direct.Connection, agent_id: uuid.UUID, address: str, asset: str, amount: Decimal
+) -> bool:
+    """Set one asset's balance on the agent's row, as read after a payment.
+
+    One statement on an autocommit ``conn``. It writes nothing, and returns False,
+    when there is no row yet, the row is paused (low), or ``amount`` is below the
+    threshold: a low/not-low change goes through :func:`record`, which writes its
+    LOW_BALANCE event. ``last_checked`` stays the time of the last full read.
+    """
+    params = {"agent_id": agent_id, "address": address, "amount": amount}
+    return conn.execute(_SET_ASSET[asset], params, prepare=True).rowcount == 1
 
 
 def top_up(address: str, asset: str, have: Decimal, need: Decimal) -> dict[str, str]:

@@ -112,6 +112,7 @@ def test_a_balance_below_the_amount_is_classified_insufficient_funds(
     agent = make_agent(usdc=1)
     with scripted_seller(proxy(stack.api.url)) as front:
         assert agent.fetch(front.url + FEED, asset="USDC").status == "ACCESSED"
+        assert agent.guard.wait_refreshed()  # the balance row after that payment
         # The funds leave between the balance read and the next payment (another wallet app).
         sink, fee_payer = Keypair(), Keypair()
         h.fund(str(sink.pubkey()), usdc=0)
