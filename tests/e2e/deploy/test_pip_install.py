@@ -33,10 +33,11 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 def test_an_installed_copy_migrates_a_fresh_database(server_url: str, tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    _run(
+    built = _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
         + ["-w", str(wheels), str(ROOT)]
     )
+    assert "Warning" not in built.stderr  # e.g. setuptools' licence-table deprecation
     (wheel,) = wheels.glob("autopay_agent-*.whl")
     fresh = tmp_path / "fresh-venv"
     _run([sys.executable, "-m", "venv", str(fresh)])

@@ -104,6 +104,12 @@ class Stack:
     cash_mint: str
     usdc_mint: str
     mock_api_output: list[str]
+    harness_output: list[str]
+
+    def assert_quiet(self) -> None:
+        """Neither service printed a library warning or a traceback (README: quiet output)."""
+        for line in self.harness_output + self.mock_api_output:
+            assert "Warning" not in line and "Traceback" not in line, line
 
     def autopay(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120):
         """Run one ``autopay`` command against this stack; return the CompletedProcess."""
@@ -126,7 +132,7 @@ class Stack:
         return list(body["items"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("interop-home")
     harness = start(
@@ -165,6 +171,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             cash_mint=harness.info["cash_mint"],
             usdc_mint=harness.info["usdc_mint"],
             mock_api_output=api.output,
+            harness_output=harness.output,
         )
     finally:
         stop(api.process)

@@ -59,3 +59,4 @@ def test_autopay_fetch_pays_every_endpoint_in_both_assets(stack: Stack, database
         assert chain_reads.token_balance(stack.rpc_url, agent, mint) == Decimal(2) - total
         seller_after = chain_reads.token_balance(stack.rpc_url, stack.pay_to, mint)
         assert seller_after - seller_before == total
+    stack.assert_quiet()

@@ -120,6 +120,7 @@ def pay_whole_catalog(stack: Stack, asset: str, make_payer: Callable[..., Callab
         assert b'"symbol"' not in replay.content and b"insight" not in replay.content
         paid.append((receipt["transaction"], Decimal(item["prices"][asset])))
     assert_one_transfer_each(stack, address, mint, paid, seller_before)
+    stack.assert_quiet()
 
 
 def assert_one_transfer_each(

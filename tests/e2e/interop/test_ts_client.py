@@ -83,3 +83,4 @@ def test_the_typescript_client_pays_every_endpoint(stack: Stack, node_client: Pa
         assert replay.status_code != 200, f"replay of {item['path']} delivered again"
         paid.append((receipt["transaction"], Decimal(item["prices"][asset])))
     assert_one_transfer_each(stack, address, mint, paid, seller_before)
+    stack.assert_quiet()
