@@ -11,6 +11,7 @@ against an empty database: the migrations must ship inside the package.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,10 +33,18 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_installed_copy_migrates_a_fresh_database(server_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "source"  # what the Dockerfile copies, so the tree stays clean
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("autopay_app", "mock_premium_api", "harness"):
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     wheels = tmp_path / "wheels"
     built = _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(wheels), str(ROOT)]
+        + ["-w", str(wheels), str(source)]
     )
     assert "Warning" not in built.stderr  # e.g. setuptools' licence-table deprecation
     (wheel,) = wheels.glob("autopay_agent-*.whl")

@@ -109,7 +109,6 @@ def served_app(database_url: str, tmp_path: Path) -> Iterator[str]:
             "AUTOPAY_AGENT_NAME": AGENT,
             "AUTOPAY_SCHEDULER_JOBS": "balances",
         }
-        autopay(env, "fund", api.pay_to)  # the seller's token accounts
         autopay(env, "fund", "--sol", "1", "--usdc", "10", "--cash", "10")
         log = tmp_path / "serve.log"
         with log.open("wb") as out:
