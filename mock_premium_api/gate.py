@@ -10,9 +10,13 @@ seller needs around that, for the paid paths only:
   ``X-PAYMENT-RESPONSE``;
 - replays: each payment is claimed in the :class:`PaymentLedger` before it
   reaches the SDK, so copies get 409 ``duplicate_settlement``;
-- payment-identifier retries get the cached response; a buyer whose data was
-  lost after settlement (fault knob) re-fetches with the same payment or its
-  receipt (``X-PAYMENT-RECEIPT: <transaction>``) without paying again;
+- payment-identifier retries with the same payload get the cached response; the
+  same id with any other payload gets 409 ``payment_identifier_conflict``; a
+  buyer whose data was lost after settlement (fault knob) re-fetches with the
+  same payment or its receipt (``X-PAYMENT-RECEIPT: <transaction>``) without
+  paying again;
+- ``HEAD`` on a paid path is answered like an unpaid ``GET`` (402, no body): it
+  never settles a payment, since it never delivers the data;
 - every 402 carries a v1-compatible JSON body next to the v2 header.
 """
 
@@ -26,7 +30,7 @@ from typing import Any
 
 from . import strict
 from .catalog import ENDPOINTS_BY_PATH
-from .ledger import Decision, PaymentLedger, PaymentRecord, StoredResponse
+from .ledger import Claim, Decision, PaymentLedger, PaymentRecord, StoredResponse
 from .wire import PaymentHeaderError, payment_required_with_error, receipt_fields, v1_receipt
 from .x402_setup import (
     REQUIRED_HEADER,
@@ -130,15 +134,19 @@ class PaymentGate:
         # Same normalisation as the SDK's route matching (repeated and trailing
         # slashes), so no spelling of a paid path skips the gate.
         path = re.sub("/+", "/", environ.get("PATH_INFO", "")).rstrip("/")
-        if environ.get("REQUEST_METHOD") != "GET" or path not in ENDPOINTS_BY_PATH:
+        method = environ.get("REQUEST_METHOD")
+        if method not in ("GET", "HEAD") or path not in ENDPOINTS_BY_PATH:
             return self._paid_app(environ, start_response)
         reset_facilitator_trouble()
-        response = self._guarded(environ, path)
+        head = method == "HEAD"
+        # HEAD: the unpaid GET's answer without its body (the SDK matches GET routes only).
+        inner = dict(environ, REQUEST_METHOD="GET") if head else environ
+        response = self._guarded(inner, path, head)
         headers = response.without("Content-Length")
         start_response(response.status, [*headers, ("Content-Length", str(len(response.body)))])
-        return [response.body]
+        return [] if head else [response.body]
 
-    def _guarded(self, environ: dict[str, Any], path: str) -> Captured:
+    def _guarded(self, environ: dict[str, Any], path: str, head: bool = False) -> Captured:
         size = sum(len(k) + len(str(v)) for k, v in environ.items() if k.startswith("HTTP_"))
         if size > self._seller.config.max_header_bytes:
             return json_response(
@@ -150,6 +158,8 @@ class PaymentGate:
             )
         try:
             self._seller.ensure_ready()
+            if head:
+                return self._forward_unpaid(environ, "")
             return self._dispatch(environ, path)
         except FacilitatorUnavailable as error:
             return self._unavailable(str(error))
@@ -183,10 +193,16 @@ class PaymentGate:
                 self._check_envelope(parsed.data.get("accepted") or {}, path)
         except (PaymentHeaderError, strict.StrictCheckError) as error:
             return self._forward_unpaid(environ, error.reason, getattr(error, "detail", ""))
-        key = strict.replay_key(tx)
-        decision, record = self._ledger.claim(key, path, parsed.payment_id)
+        claim = Claim(
+            key=strict.replay_key(tx),
+            path=path,
+            payment_id=parsed.payment_id,
+            fingerprint=strict.payload_fingerprint(tx),
+            payer=strict.payer(tx),
+        )
+        decision, record = self._ledger.claim(claim)
         if decision is Decision.PROCEED:
-            return self._pay(environ, key, parsed)
+            return self._pay(environ, claim.key, parsed)
         return self._answer_known(environ, decision, record)
 
     def _check_envelope(self, accepted: dict[str, Any], path: str) -> None:
@@ -299,7 +315,8 @@ class PaymentGate:
                 "409 Conflict",
                 {
                     "error": "payment_identifier_conflict",
-                    "detail": "id already used for " + record.path,
+                    "detail": "this payment-identifier was used with another payload or "
+                    "resource; a retry must resend the same payload",
                 },
             )
         state = "in flight" if decision is Decision.IN_FLIGHT else "already settled"

@@ -8,6 +8,14 @@ flight, and after it settled. A settled payment whose data was not delivered
 (the handler failed after settlement) can be redeemed once more without
 paying; a payment-identifier lets a retried request get the cached response.
 
+Every record is bound to the exact payload that created it: the SHA-256 of the
+buyer's signed transaction as sent (``fingerprint``: message *and*
+signatures) and the payer (the transfer's authority). A payment-identifier
+answers with its cached response only to that same payload; any other payload
+carrying the id (another buyer's, a corrupted signature, a new transaction)
+gets 409 and never reads the cache. Redelivery of undelivered data likewise
+needs the exact payload, not just a copy of its message.
+
 The ledger lives in memory: it protects one running process. On-chain, a
 signed transaction can land at most once anyway, so a restart cannot cause a
 second transfer, only a second refusal path.
@@ -31,7 +39,7 @@ class Decision(Enum):
     DUPLICATE = "duplicate"  # already settled and delivered
     REDELIVER = "redeliver"  # settled, data not delivered: serve without charging
     CACHED = "cached"  # payment-identifier seen: replay the stored response
-    ID_CONFLICT = "id_conflict"  # payment-identifier reused for another resource
+    ID_CONFLICT = "id_conflict"  # payment-identifier reused (another resource or payload)
 
 
 @dataclass
@@ -43,6 +51,25 @@ class StoredResponse:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What identifies one payment attempt.
+
+    Attributes:
+        key: Replay key: hash of the signed message (:func:`strict.replay_key`).
+        path: Resource path requested.
+        payment_id: The payment-identifier extension's id, if any.
+        fingerprint: Hash of the exact signed transaction (message and signatures).
+        payer: The transfer's authority (the buyer's wallet).
+    """
+
+    key: str
+    path: str
+    payment_id: str | None = None
+    fingerprint: str = ""
+    payer: str = ""
+
+
 @dataclass
 class PaymentRecord:
     """One payment this process has seen."""
@@ -50,6 +77,8 @@ class PaymentRecord:
     key: str
     path: str
     payment_id: str | None = None
+    fingerprint: str = ""
+    payer: str = ""
     settled: bool = False
     delivered: bool = False
     transaction: str = ""
@@ -67,30 +96,38 @@ class PaymentLedger:
         self._by_tx: dict[str, str] = {}
         self._max = max_records
 
-    def claim(self, key: str, path: str, payment_id: str | None) -> tuple[Decision, PaymentRecord]:
+    def claim(self, claim: Claim) -> tuple[Decision, PaymentRecord]:
         """Decide what to do with a payment and claim it when it is new.
 
         Args:
-            key: Replay key of the transaction.
-            path: Resource path requested.
-            payment_id: The payment-identifier extension's id, if any.
+            claim: The payment's replay key, path, identifier and payload binding.
 
         Returns:
             The decision and the record it concerns.
         """
         with self._lock:
-            if payment_id is not None and payment_id in self._by_id:
-                record = self._records[self._by_id[payment_id]]
-                return self._decide_by_id(record, path), record
-            existing = self._records.get(key)
+            if claim.payment_id is not None and claim.payment_id in self._by_id:
+                record = self._records[self._by_id[claim.payment_id]]
+                return self._decide_by_id(record, claim), record
+            existing = self._records.get(claim.key)
             if existing is None:
-                fresh = PaymentRecord(key=key, path=path, payment_id=payment_id)
+                fresh = PaymentRecord(
+                    key=claim.key,
+                    path=claim.path,
+                    payment_id=claim.payment_id,
+                    fingerprint=claim.fingerprint,
+                    payer=claim.payer,
+                )
                 self._insert(fresh)
                 return Decision.PROCEED, fresh
-            return self._decide_existing(existing, path), existing
+            return self._decide_existing(existing, claim), existing
 
-    def _decide_by_id(self, record: PaymentRecord, path: str) -> Decision:
-        if record.path != path:
+    @staticmethod
+    def _same_payload(record: PaymentRecord, claim: Claim) -> bool:
+        return record.fingerprint == claim.fingerprint and record.payer == claim.payer
+
+    def _decide_by_id(self, record: PaymentRecord, claim: Claim) -> Decision:
+        if record.path != claim.path or not self._same_payload(record, claim):
             return Decision.ID_CONFLICT
         if not record.settled:
             return Decision.IN_FLIGHT
@@ -98,10 +135,11 @@ class PaymentLedger:
             return self._take_redelivery(record)
         return Decision.CACHED if record.response is not None else Decision.DUPLICATE
 
-    def _decide_existing(self, record: PaymentRecord, path: str) -> Decision:
+    def _decide_existing(self, record: PaymentRecord, claim: Claim) -> Decision:
         if not record.settled:
             return Decision.IN_FLIGHT
-        if not record.delivered and record.path == path:
+        redeemable = record.path == claim.path and self._same_payload(record, claim)
+        if not record.delivered and redeemable:
             return self._take_redelivery(record)
         return Decision.DUPLICATE
 

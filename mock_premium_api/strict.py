@@ -84,6 +84,7 @@ class Transfer:
     decimals: int
     recent_blockhash: str
     source: str = ""
+    authority: str = ""
 
 
 def decode_transaction(b64: str) -> VersionedTransaction:
@@ -105,6 +106,24 @@ def replay_key(tx: VersionedTransaction) -> str:
     message (what the buyer signed) identifies the payment, not the wire bytes.
     """
     return hashlib.sha256(bytes(tx.message)).hexdigest()
+
+
+def payload_fingerprint(tx: VersionedTransaction) -> str:
+    """Identity of one exact payload: the SHA-256 of the transaction as the buyer sent it.
+
+    Unlike :func:`replay_key` it covers the signatures too, so a copy of a
+    payment's message with other (or corrupted) signatures is another payload.
+    """
+    return hashlib.sha256(bytes(tx)).hexdigest()
+
+
+def payer(tx: VersionedTransaction) -> str:
+    """The wallet a payment is drawn from: its transfer's authority ("" if it has none)."""
+    try:
+        transfer = find_transfer(tx)
+    except StrictCheckError:
+        return ""
+    return transfer.authority
 
 
 def associated_token_account(owner: str, mint: str, token_program: str) -> str:
@@ -147,6 +166,7 @@ def find_transfer(tx: VersionedTransaction) -> Transfer:
         decimals=data[9],
         recent_blockhash=str(message.recent_blockhash),
         source=str(keys[accounts[0]]),
+        authority=str(keys[accounts[3]]),
     )
 
 

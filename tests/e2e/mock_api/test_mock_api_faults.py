@@ -111,16 +111,17 @@ def test_payment_identifier_retry_returns_cached_response(api, assets, buyer: Bu
     required = payment_required(requests.get(api.url + FEED, timeout=10))
     assert "payment-identifier" in (required.extensions or {})
     ext = {"payment-identifier": {"info": {"required": False, "id": "order_0123456789abcdef"}}}
-    first = _pay(api, buyer.pay_header(required, usdc, extensions=ext))
+    header = buyer.pay_header(required, usdc, extensions=ext)
+    first = _pay(api, header)
     assert first.status_code == 200
-    same = _pay(api, buyer.pay_header(required, usdc, extensions=ext))  # new tx, same id
+    same = _pay(api, header)  # the retry resends the same payload
     assert same.status_code == 200
     assert same.content == first.content
     assert same.headers["PAYMENT-RESPONSE"] == first.headers["PAYMENT-RESPONSE"]
     assert chain.token_balance(buyer.address, usdc, program) == 5_000_000 - PRICE
     other = requests.get(
         api.url + "/api/knowledge/sentiment",
-        headers={"PAYMENT-SIGNATURE": buyer.pay_header(required, usdc, extensions=ext)},
+        headers={"PAYMENT-SIGNATURE": header},
         timeout=10,
     )
     assert other.status_code == 409
