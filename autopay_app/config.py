@@ -27,7 +27,10 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | CASH_MINT | 9xF5q1LJ373SP5HEmKd7MgTTzLLJCuDfFsUZGbRX3PYo | the harness's CASH stand-in |
 | AUTOPAY_AGENT_NAME | agent-<first 8 of the public key> | the agent's ledger name |
 | AUTOPAY_RETRY_BASE_S | 1.0 | retry backoff base: base, 2 base, 4 base (+ jitter) |
-| AUTOPAY_HTTP_TIMEOUT_S | 10 | timeout of each call to a seller or the RPC |
+| AUTOPAY_HTTP_TIMEOUT_S | 10 | timeout of each read from a seller or the RPC |
+| AUTOPAY_HTTP_DEADLINE_S | 30 | total deadline of one call to a seller (however it trickles) |
+| AUTOPAY_FETCH_DEADLINE_S | 120 | total deadline of one paid request's calls to the seller |
+| AUTOPAY_MAX_BODY_BYTES | 8388608 | a seller's answer over this is refused, read no further |
 | AUTOPAY_API_TOKEN | derived from AUTOPAY_ADMIN_PASSWORD | bearer token of the JSON API |
 | AUTOPAY_WEB_WORKERS | 2 x CPUs + 1 (at most 8) | gunicorn worker processes of `autopay serve` |
 | AUTOPAY_WEB_THREADS | 4 | threads per worker |
@@ -92,6 +95,9 @@ class Settings:
     serve_scheduler: bool = True
     ratelimit_storage_url: str = "memory://"
     proxy_hops: int = 0
+    http_deadline_s: float = 30.0
+    fetch_deadline_s: float = 120.0
+    max_body_bytes: int = 8 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -312,4 +318,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         serve_scheduler=_bool(env, "AUTOPAY_SERVE_SCHEDULER", True),
         ratelimit_storage_url=_ratelimit_storage(env),
         proxy_hops=_int(env, "AUTOPAY_PROXY_HOPS", 0, 0, 10),
+        http_deadline_s=_float(env, "AUTOPAY_HTTP_DEADLINE_S", 30.0, 0.1, 3600.0),
+        fetch_deadline_s=_float(env, "AUTOPAY_FETCH_DEADLINE_S", 120.0, 0.1, 86400.0),
+        max_body_bytes=_int(env, "AUTOPAY_MAX_BODY_BYTES", 8 * 1024 * 1024, 1024, 1 << 30),
     )

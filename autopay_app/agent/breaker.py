@@ -3,7 +3,8 @@
 The state lives in the database (:mod:`autopay_app.ledger.breakers`), shared by
 every process; this board keeps a one-second snapshot so a healthy call costs
 no database round trip. Only failures and state changes write. 402s and policy
-refusals never count: only NETWORK, RPC_TIMEOUT, RATE_LIMITED and SELLER_5XX do.
+refusals never count: only NETWORK, RPC_TIMEOUT, SELLER_TIMEOUT, RATE_LIMITED and
+SELLER_5XX do.
 """
 
 from __future__ import annotations

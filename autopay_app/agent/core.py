@@ -30,7 +30,9 @@ from autopay_app.models import ApiRequest, AutonomyLevel, Payment, SpendPolicy
 T = TypeVar("T")
 #: Failures that count against a breaker: the service is down or overloaded.
 FACILITATOR = "facilitator"
-BREAKER_CATEGORIES = frozenset({"NETWORK", "RPC_TIMEOUT", "RATE_LIMITED", "SELLER_5XX"})
+BREAKER_CATEGORIES = frozenset(
+    {"NETWORK", "RPC_TIMEOUT", "SELLER_TIMEOUT", "RATE_LIMITED", "SELLER_5XX"}
+)
 
 
 class Agent:
@@ -69,7 +71,7 @@ class Agent:
         http_timeout = settings.http_timeout_s if http_timeout is None else http_timeout
         self.breaker_threshold, self.breaker_cooldown = breaker_threshold, breaker_cooldown
         self.mints = {"USDC": settings.usdc_mint, "CASH": settings.cash_mint}
-        self.http = Http(http_timeout)
+        self.http = Http(http_timeout, settings.http_deadline_s, settings.max_body_bytes)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="autopay-io")
         self.chain = Chain(
             settings.solana_rpc_url, settings.usdc_mint, settings.cash_mint, timeout=http_timeout
@@ -174,7 +176,10 @@ class Agent:
 
         Never raises for a failed purchase: the result carries the classification.
         """
-        flow = PaymentFlow(self, url, max_amount=max_amount, asset=asset)
+        with self.http.fetch_deadline(self.settings.fetch_deadline_s):
+            return self._fetch(PaymentFlow(self, url, max_amount=max_amount, asset=asset))
+
+    def _fetch(self, flow: PaymentFlow) -> FetchResult:
         request_id = flow.open()
         try:
             free = flow.ask()

@@ -6,7 +6,9 @@ AutopayError
     ├── PolicyDenied             POLICY_DENIED      over a cap, host/recipient/asset not allowed
     ├── InsufficientFunds        INSUFFICIENT_FUNDS balance below price or threshold
     ├── NetworkFailure           NETWORK            connection refused/reset (retryable)
-    ├── RpcTimeout               RPC_TIMEOUT        RPC or seller too slow (retryable)
+    ├── RpcTimeout               RPC_TIMEOUT        the Solana RPC too slow (retryable)
+    ├── SellerTimeout            SELLER_TIMEOUT     a seller past a deadline (retryable)
+    ├── ResponseTooLarge         RESPONSE_TOO_LARGE a seller's body over the cap
     ├── RateLimited              RATE_LIMITED       HTTP 429 (retryable)
     ├── SellerError              SELLER_5XX         seller answered 5xx (retryable)
     ├── FacilitatorRejected      FACILITATOR_REJECTED  the 402 came back after paying
@@ -63,6 +65,19 @@ class NetworkFailure(AgentError):
 class RpcTimeout(AgentError):
     category = ErrorCategory.RPC_TIMEOUT.value
     retryable = True
+
+
+class SellerTimeout(AgentError):
+    """A seller did not answer within a call's (or the fetch's) total deadline."""
+
+    category = ErrorCategory.SELLER_TIMEOUT.value
+    retryable = True
+
+
+class ResponseTooLarge(AgentError):
+    """A seller's answer is over the body cap; it was not read further."""
+
+    category = ErrorCategory.RESPONSE_TOO_LARGE.value
 
 
 class RateLimited(AgentError):

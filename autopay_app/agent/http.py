@@ -1,17 +1,38 @@
-"""HTTP to sellers with failures classified (requests, one session per thread)."""
+"""HTTP to sellers with failures classified (requests, one session per thread).
+
+Every call is bounded three ways: each read by ``timeout``, the whole call by
+``deadline`` (:mod:`.deadline`: however slowly a seller trickles its headers or
+body), and the body by ``max_body`` bytes, counted as it streams in whatever its
+framing (Content-Length, chunked, or ended by closing the connection): past the
+cap the connection is closed and nothing more is read. Inside
+:meth:`Http.fetch_deadline` (one paid request) every call also ends by that
+deadline, and a call begun after it fails at once, not to be retried.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
-from autopay_app.agent.errors import NetworkFailure, RateLimited, RpcTimeout, SellerError
+from autopay_app.agent.deadline import DeadlineAdapter, Watchdog
+from autopay_app.agent.errors import (
+    NetworkFailure,
+    RateLimited,
+    ResponseTooLarge,
+    SellerError,
+    SellerTimeout,
+)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,8 +55,12 @@ class Http:
     """GETs to sellers. The environment's proxy, CA bundle and netrc settings are read
     once per origin (requests re-reads the whole environment on every call otherwise)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(
+        self, timeout: float, deadline: float | None = None, max_body: int = MAX_BODY_BYTES
+    ) -> None:
         self.timeout = timeout
+        self.deadline = deadline if deadline is not None else 3 * timeout
+        self.max_body = max_body
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[requests.Session] = []
@@ -45,6 +70,8 @@ class Http:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            session.mount("http://", DeadlineAdapter())
+            session.mount("https://", DeadlineAdapter())
             with self._lock:
                 self._all.append(session)
         return session
@@ -69,34 +96,39 @@ class Http:
             self._all.clear()
         self._local = threading.local()
 
+    @contextmanager
+    def fetch_deadline(self, seconds: float) -> Iterator[None]:
+        """Calls made by this thread inside the block end within ``seconds`` in all."""
+        outer = getattr(self._local, "fetch_ends", None)
+        ends = time.monotonic() + seconds
+        self._local.fetch_ends = ends if outer is None else min(outer, ends)
+        try:
+            yield
+        finally:
+            self._local.fetch_ends = outer
+
+    def _budget(self, url: str) -> tuple[float, bool]:
+        """Seconds this call may take, and whether the fetch's deadline is what bounds it."""
+        ends = getattr(self._local, "fetch_ends", None)
+        left = self.deadline if ends is None else ends - time.monotonic()
+        if left <= 0:
+            raise SellerTimeout(f"{url}: the fetch's deadline passed", retryable=False)
+        return min(self.deadline, left), left < self.deadline
+
     def get(self, url: str, headers: dict[str, str] | None = None) -> Answer:
         """GET ``url``; 2xx and 4xx are answers, the rest raise a classified error."""
-        try:
-            session = self._session()
-            session.trust_env = False  # _settings() applied the environment already
-            response = session.get(
-                url,
-                headers=headers or {},
-                timeout=self.timeout,
-                allow_redirects=False,
-                **{**self._settings(url), "stream": True},
-            )
-            declared = int(response.headers.get("Content-Length") or 0)
-            body = b"" if declared > MAX_BODY_BYTES else response.content
-        except requests.Timeout as exc:
-            raise RpcTimeout(f"{url} did not answer within {self.timeout} s: {exc}") from exc
-        except (requests.ConnectionError, OSError) as exc:
-            raise NetworkFailure(f"{url} unreachable: {exc}") from exc
-        except requests.RequestException as exc:
-            raise NetworkFailure(f"{url}: {exc}") from exc
-        if declared > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
-            raise SellerError(f"{url} answered more than {MAX_BODY_BYTES} bytes", retryable=False)
-        answer = Answer(
-            response.status_code,
-            dict(response.headers),
-            body,
-            int(response.elapsed.total_seconds() * 1000),
-        )
+        budget, fetch_bound = self._budget(url)
+        started = time.monotonic()
+        with Watchdog(budget) as dog:
+            try:
+                status, response_headers, body = self._exchange(url, headers, budget)
+            except (requests.RequestException, OSError) as exc:
+                if dog.expired:
+                    raise self._late(url, budget, fetch_bound) from exc
+                raise _classified(url, exc, self.timeout) from exc
+            if dog.expired:  # a shut socket also ends a close-delimited body early
+                raise self._late(url, budget, fetch_bound)
+        answer = Answer(status, response_headers, body, int((time.monotonic() - started) * 1000))
         if answer.status == 429:
             raise RateLimited(f"{url} answered 429 Too Many Requests")
         if answer.status >= 500:
@@ -105,3 +137,51 @@ class Http:
             error.facilitator = b"facilitator_unavailable" in body[:2000]
             raise error
         return answer
+
+    @staticmethod
+    def _late(url: str, budget: float, fetch_bound: bool) -> SellerTimeout:
+        which = "the fetch's deadline" if fetch_bound else f"its {budget:g} s deadline"
+        return SellerTimeout(f"{url} did not answer within {which}", retryable=not fetch_bound)
+
+    def _exchange(
+        self, url: str, headers: dict[str, str] | None, budget: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        session = self._session()
+        session.trust_env = False  # _settings() applied the environment already
+        response = session.get(
+            url,
+            headers=headers or {},
+            timeout=min(self.timeout, budget),
+            allow_redirects=False,
+            **{**self._settings(url), "stream": True},
+        )
+        with response:
+            return response.status_code, dict(response.headers), self._read_capped(url, response)
+
+    def _read_capped(self, url: str, response: requests.Response) -> bytes:
+        too_large = ResponseTooLarge(f"{url} answered more than {self.max_body} bytes")
+        try:
+            declared = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            declared = 0
+        if declared > self.max_body:
+            raise too_large
+        chunks, size = [], 0
+        for chunk in response.iter_content(CHUNK_BYTES):
+            size += len(chunk)
+            if size > self.max_body:
+                raise too_large  # leaving ``with response`` closes the connection unread
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _classified(url: str, exc: BaseException, timeout: float) -> Exception:
+    # requests wraps a read timeout met while streaming the body in a ConnectionError.
+    timed_out = isinstance(exc, requests.Timeout | TimeoutError) or any(
+        isinstance(arg, ReadTimeoutError | TimeoutError) for arg in exc.args
+    )
+    if timed_out:
+        return SellerTimeout(f"{url} did not answer within {timeout} s: {exc}")
+    if isinstance(exc, requests.ConnectionError | OSError):
+        return NetworkFailure(f"{url} unreachable: {exc}")
+    return NetworkFailure(f"{url}: {exc}")

@@ -111,8 +111,9 @@ def resume(agent: Agent, request_id: uuid.UUID) -> FetchResult:
         offer = flow.info.offers[row.offer_index]
         flow.choice = Choice(offer, row.currency, to_tokens(offer.amount_atomic))
         agent.guard.ensure_funds(row.currency, flow.choice.amount)
-        flow.reserve_and_sign()
-        result = flow.deliver()
+        with agent.http.fetch_deadline(agent.settings.fetch_deadline_s):
+            flow.reserve_and_sign()
+            result = flow.deliver()
     except AgentError as exc:
         return agent._failed(flow, exc)
     return result  # the balance row was refreshed after the payment (flow.deliver)
@@ -201,7 +202,9 @@ def request_quote(agent_name: str, url: str) -> uuid.UUID:
     flow = PaymentFlow(agent, url)
     request_id = flow.open()
     try:
-        if flow.ask() is not None:
+        with agent.http.fetch_deadline(agent.settings.fetch_deadline_s):
+            answer = flow.ask()
+        if answer is not None:
             raise PolicyDenied(f"{url} did not ask for a payment")
         flow.decide()
         hold(agent, flow)

@@ -38,6 +38,7 @@ TERMINAL = (RequestStatus.ACCESSED, RequestStatus.FAILED)
 _FAILURE_EVENT = {
     ErrorCategory.NETWORK: AuditEventType.NETWORK_ISSUE,
     ErrorCategory.RPC_TIMEOUT: AuditEventType.NETWORK_ISSUE,
+    ErrorCategory.SELLER_TIMEOUT: AuditEventType.NETWORK_ISSUE,
     ErrorCategory.RATE_LIMITED: AuditEventType.NETWORK_ISSUE,
     ErrorCategory.SELLER_5XX: AuditEventType.NETWORK_ISSUE,
     ErrorCategory.POLICY_DENIED: AuditEventType.AGENT_DECISION,

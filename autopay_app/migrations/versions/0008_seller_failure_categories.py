@@ -1,0 +1,61 @@
+"""Two failure categories of a seller's answer: ``SELLER_TIMEOUT`` and ``RESPONSE_TOO_LARGE``.
+
+A seller that does not answer within a call's total deadline (or trickles
+bytes past it) was classified ``RPC_TIMEOUT``, as if the Solana RPC were slow;
+an answer over the body cap was ``SELLER_5XX``. Both get their own value of the
+``error_category`` enum. The downgrade maps them back (``RPC_TIMEOUT``,
+``SELLER_5XX``) and rebuilds the enum without them (PostgreSQL cannot drop an
+enum value).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01
+"""
+
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+NEW = {"SELLER_TIMEOUT": "RPC_TIMEOUT", "RESPONSE_TOO_LARGE": "SELLER_5XX"}
+OLD_VALUES = (
+    "NETWORK",
+    "RPC_TIMEOUT",
+    "RATE_LIMITED",
+    "SELLER_5XX",
+    "FACILITATOR_REJECTED",
+    "SETTLEMENT_PENDING",
+    "INVALID_402",
+    "POLICY_DENIED",
+    "INSUFFICIENT_FUNDS",
+    "DUPLICATE",
+    "SIGNATURE_INVALID",
+    "UNKNOWN",
+)
+APPLY_ROLES = (
+    "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'autopay_apply_roles') "
+    "THEN PERFORM autopay_apply_roles(); END IF; END $$"
+)
+
+
+def upgrade() -> None:
+    for value in NEW:
+        op.execute(f"ALTER TYPE error_category ADD VALUE IF NOT EXISTS '{value}'")
+
+
+def downgrade() -> None:
+    for value, old in NEW.items():
+        op.execute(
+            f"UPDATE error_classifications SET category = '{old}' WHERE category = '{value}'"
+        )
+    values = ", ".join(f"'{v}'" for v in OLD_VALUES)
+    op.execute("ALTER TYPE error_category RENAME TO error_category_0008")
+    op.execute(f"CREATE TYPE error_category AS ENUM ({values})")
+    op.execute(
+        "ALTER TABLE error_classifications ALTER COLUMN category TYPE error_category "
+        "USING category::text::error_category"
+    )
+    op.execute("DROP TYPE error_category_0008")
+    op.execute(APPLY_ROLES)
