@@ -48,6 +48,16 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
+def allow(agent: Agent, hosts: list[str], recipients: list[str] | None = None) -> None:
+    """Open the agent's policy to other sellers (what ``autopay agent policy`` does)."""
+    from autopay_app.ledger import policies
+
+    policies.update(
+        agent.session(), agent.agent_id, allowed_hosts=hosts, allowed_recipients=recipients or []
+    )
+    agent.forget("policy")
+
+
 def agent_env(stack: Stack, home: Path, database_url: str) -> dict[str, str]:
     """Environment for an ``autopay`` subprocess talking to this stack and database."""
     return {

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from autopay_app.agent import Agent
 from autopay_app.ledger import samples
-from tests.e2e.agent.conftest import Stack
+from tests.e2e.agent.conftest import Stack, allow
 from tests.e2e.agent.ledger_checks import rows
 from tests.e2e.agent.sellers import answer_402, scripted_seller
 
@@ -79,6 +79,7 @@ def malformed_headers() -> st.SearchStrategy[bytes]:
 @pytest.fixture()
 def spied_agent(make_agent: Callable[..., Agent]) -> Agent:
     agent = make_agent()
+    allow(agent, ["127.0.0.1"], ["*"])  # the scripted sellers: every other check still runs
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a hostile 402 reached the signer")

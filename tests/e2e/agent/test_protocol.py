@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
 from werkzeug.wrappers import Request, Response
 
 from autopay_app.agent import Agent
-from tests.e2e.agent.conftest import Stack
+from tests.e2e.agent.conftest import Stack, allow
 from tests.e2e.agent.ledger_checks import assert_money_conserved, balances, rows
 from tests.e2e.agent.sellers import scripted_seller
 
@@ -52,6 +53,7 @@ def test_a_v1_only_seller_is_paid_in_v1(
         return answer
 
     with scripted_seller(proxy_to(stack, v1_only)) as seller:
+        allow(agent, [urlsplit(seller.url).netloc])
         result = agent.fetch(seller.url + FEED)
     assert result.status == "ACCESSED", result.error
     stored = rows(
@@ -101,6 +103,7 @@ def test_a_receipt_naming_another_transaction_fails_verification(
         return answer
 
     with scripted_seller(proxy_to(stack, lie)) as seller:
+        allow(agent, [urlsplit(seller.url).netloc])
         result = agent.fetch(seller.url + FEED)
     payment = rows(engine, "SELECT status::text FROM payments WHERE id = :p", p=result.payment_id)
     assert payment == [("FAILED",)]
