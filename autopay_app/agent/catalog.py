@@ -1,4 +1,5 @@
-"""The seller's catalog (GET /api/catalog): listed prices for the quote-drift guard."""
+"""The seller's catalog (GET /api/catalog): listed prices for the quote-drift guard, and
+the recipients it names (allowed by the default policy for the premium API)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+from autopay_app.agent.errors import AgentError
+from autopay_app.agent.http import Http
 
 TTL_S = 60.0
 
 
 class Catalog:
-    def __init__(self, timeout: float = 3.0) -> None:
-        self.timeout = timeout
+    def __init__(self, http: Http) -> None:
+        self.http = http  # the agent's: the same body cap and deadlines as any seller call
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     def entries(self, base: str) -> list[dict[str, Any]]:
@@ -23,9 +25,10 @@ class Catalog:
         if hit and time.monotonic() - hit[0] < TTL_S:
             return hit[1]
         try:
-            body = requests.get(base + "/api/catalog", timeout=self.timeout).json()
-        except (requests.RequestException, ValueError):
+            answer = self.http.get(base.rstrip("/") + "/api/catalog")
+        except AgentError:
             return hit[1] if hit else []
+        body = answer.json_or_text() if answer.status == 200 else {}
         items = body.get("items", body.get("resources", [])) if isinstance(body, dict) else body
         items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
         self._cache[base] = (time.monotonic(), items)
@@ -37,6 +40,17 @@ class Catalog:
             if item.get("path") == parts.path:
                 return item
         return None
+
+    def recipients(self, base: str) -> frozenset[str]:
+        """Every ``payTo`` the catalog at ``base`` names in its offers."""
+        named = set()
+        for item in self.entries(base):
+            accepts = item.get("accepts")
+            for offer in accepts if isinstance(accepts, list) else []:
+                pay_to = offer.get("payTo") if isinstance(offer, dict) else None
+                if isinstance(pay_to, str):
+                    named.add(pay_to)
+        return frozenset(named)
 
     def prices(self, url: str) -> dict[str, Decimal]:
         """Listed price per asset for ``url``'s path; {} when unknown."""

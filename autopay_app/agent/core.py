@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from solders.keypair import Keypair
@@ -77,7 +78,7 @@ class Agent:
             settings.solana_rpc_url, settings.usdc_mint, settings.cash_mint, timeout=http_timeout
         )
         self.signer = Signer(self.keypair, settings.solana_rpc_url)
-        self.catalog = Catalog()
+        self.catalog = Catalog(self.http)
         self.guard = BalanceGuard(self, balance_max_age)
         self.board = BreakerBoard(self)
         row = agents.ensure_agent(self.session(), self.name, self.address)
@@ -126,6 +127,11 @@ class Agent:
 
     def forget(self, key: str) -> None:
         self._cache.pop(key, None)
+
+    def premium_defaults(self) -> tuple[frozenset[str], frozenset[str]]:
+        """What an empty allow-list allows: the premium API's host and its catalog's recipients."""
+        base = self.settings.premium_api_url.rstrip("/")
+        return frozenset({urlsplit(base).netloc}), self.catalog.recipients(base)
 
     def level(self) -> AutonomyLevel:
         return self.cached("level", self._load_level)

@@ -147,6 +147,7 @@ class PaymentFlow:
     # --------------------------------------------------------------- 3-4. decide
     def decide(self) -> Choice:
         assert self.info is not None
+        hosts, recipients = self.agent.premium_defaults()
         ctx = Context(
             agent_address=self.agent.address,
             host=self.parts.netloc,
@@ -154,6 +155,8 @@ class PaymentFlow:
             max_amount=self.max_amount,
             asset=self.asset,
             catalog_price=self.agent.catalog.prices(self.url),
+            default_hosts=hosts,
+            default_recipients=recipients,
         )
         choices = rank(self.info.offers, self.agent.policy(), ctx)
         for choice in choices:

@@ -7,12 +7,19 @@ fees or sign as fee payer), the recipient and host are allowed, the amount is
 within the per-request cap and the caller's maximum, and the quote is not above
 the catalog price by more than the allowed drift. Spend windows are checked
 later, atomically, when the payment is reserved (:mod:`autopay_app.ledger.spend`).
+
+Hosts and recipients: the agent pays the configured premium API
+(``PREMIUM_API_URL``): its host, and the recipients (``payTo``) its catalog
+names. Anything else needs an entry in the policy's allow-lists (``autopay
+agent policy --allow-host HOST --allow-recipient ADDRESS``); ``*`` allows any.
+A host entry is ``host:port``, or a bare host name for any port of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from autopay_app.agent.errors import PolicyDenied
 from autopay_app.agent.gateway import DEVNET_NETWORKS, Offer
@@ -36,10 +43,29 @@ class Context:
     max_amount: Decimal | None = None
     asset: str | None = None
     catalog_price: dict[str, Decimal] | None = None  # asset -> price
+    #: Allowed besides the policy's lists: the premium API's host and catalog recipients.
+    default_hosts: frozenset[str] = frozenset()
+    default_recipients: frozenset[str] = frozenset()
 
 
 def to_tokens(atomic: int) -> Decimal:
     return Decimal(atomic) / (Decimal(10) ** DECIMALS)
+
+
+ANY = "*"
+
+
+def host_allowed(netloc: str, listed: list[str], defaults: frozenset[str]) -> bool:
+    """``netloc`` is a default host or listed (as ``host:port``, a bare host name, or ``*``)."""
+    entries = {e.strip().lower() for e in listed} | {d.lower() for d in defaults}
+    netloc = netloc.lower()
+    return bool({ANY, netloc, urlsplit("//" + netloc).hostname or ""} & entries)
+
+
+def recipient_allowed(pay_to: str, listed: list[str], defaults: frozenset[str]) -> bool:
+    """``pay_to`` is a default recipient (the premium catalog's) or listed (or ``*`` is)."""
+    entries = {e.strip() for e in listed} | set(defaults)
+    return ANY in entries or pay_to in entries
 
 
 def _refusal(offer: Offer, policy: SpendPolicy, ctx: Context) -> str | None:
@@ -56,12 +82,17 @@ def _refusal(offer: Offer, policy: SpendPolicy, ctx: Context) -> str | None:
         (offer.fee_payer == ctx.agent_address, "feePayer is the agent's own wallet"),
         (offer.pay_to == ctx.agent_address, "payTo is the agent's own wallet"),
         (
-            bool(policy.allowed_recipients) and offer.pay_to not in policy.allowed_recipients,
-            f"recipient {offer.pay_to} is not allowed",
+            not host_allowed(ctx.host, policy.allowed_hosts, ctx.default_hosts),
+            f"host {ctx.host} is not allowed (allow it: autopay agent policy --allow-host)",
         ),
         (
-            bool(policy.allowed_hosts) and ctx.host not in policy.allowed_hosts,
-            f"host {ctx.host} is not allowed",
+            not recipient_allowed(offer.pay_to, policy.allowed_recipients, ctx.default_recipients),
+            f"recipient {offer.pay_to} is not allowed "
+            + (
+                "(allow it: autopay agent policy --allow-recipient)"
+                if ctx.default_recipients
+                else "(the premium API's catalog, which names the default ones, was not read)"
+            ),
         ),
         (
             amount > policy.per_request_cap,

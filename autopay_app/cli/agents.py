@@ -6,12 +6,16 @@ import click
 from flask.cli import with_appcontext
 
 from autopay_app.cli import context
+from autopay_app.cli.policy import policy
 from autopay_app.ledger import erasure
 
 
 @click.group("agent")
 def agent() -> None:
     """Manage agents."""
+
+
+agent.add_command(policy)
 
 
 @agent.command("forget")

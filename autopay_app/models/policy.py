@@ -21,7 +21,8 @@ class SpendPolicy(db.Model):  # type: ignore[name-defined,misc]
     """What an agent may pay. Amounts are token units of USD stablecoins (USDC, CASH).
 
     ``api_caps`` maps an endpoint path to ``{"hourly": "0.5", "daily": "2"}``;
-    ``allowed_hosts`` / ``allowed_recipients`` empty means "any".
+    ``allowed_hosts`` / ``allowed_recipients`` are allowed besides the premium API's host
+    and the recipients its catalog names (``*``: any); see :mod:`autopay_app.agent.policy`.
     """
 
     __tablename__ = "spend_policies"
