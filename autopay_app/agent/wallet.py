@@ -1,6 +1,6 @@
 """The agent's keypair: a solana-keygen JSON array or a Phantom base58 export.
 
-Created on first use (mode 0600) when the file is absent. Only the public key
+Created on first use (mode 0600, atomically) when the file is absent. Only the public key
 ever reaches the database (``agents.wallet_address``).
 """
 
@@ -13,7 +13,7 @@ import base58
 from solders.keypair import Keypair
 
 from autopay_app.errors import ConfigError
-from autopay_app.secrets import write_private_file
+from autopay_app.secrets import create_private_once
 
 
 def parse_keypair(text: str, source: str = "AUTOPAY_KEYPAIR") -> Keypair:
@@ -38,13 +38,9 @@ def parse_keypair(text: str, source: str = "AUTOPAY_KEYPAIR") -> Keypair:
 
 
 def load_or_create(path: Path) -> Keypair:
-    """Load the keypair at ``path``, creating a new one (mode 0600) if absent."""
-    if not path.exists():
-        keypair = Keypair()
-        try:
-            write_private_file(path, json.dumps(list(bytes(keypair))))
-        except FileExistsError:
-            pass  # created concurrently: read theirs
-        else:
-            return keypair
-    return parse_keypair(path.read_text(), str(path))
+    """Load the keypair at ``path``, creating a new one (mode 0600, atomically) if absent.
+
+    Of processes creating it at once, the first wins and the others load its keypair.
+    """
+    text, _ = create_private_once(path, lambda: json.dumps(list(bytes(Keypair()))))
+    return parse_keypair(text, str(path))
