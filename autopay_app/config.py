@@ -31,7 +31,8 @@ variable (:class:`~autopay_app.errors.ConfigError`).
 | AUTOPAY_HTTP_DEADLINE_S | 30 | total deadline of one call to a seller (however it trickles) |
 | AUTOPAY_FETCH_DEADLINE_S | 120 | total deadline of one paid request's calls to the seller |
 | AUTOPAY_MAX_BODY_BYTES | 8388608 | a seller's answer over this is refused, read no further |
-| AUTOPAY_API_TOKEN | derived from AUTOPAY_ADMIN_PASSWORD | bearer token of the JSON API |
+| AUTOPAY_API_TOKEN | generated once in AUTOPAY_HOME/api.token | bearer token of the JSON API |
+| AUTOPAY_SECURE_COOKIES | auto | session cookie ``Secure``: auto (over HTTPS), always, never |
 | AUTOPAY_WEB_WORKERS | 2 x CPUs + 1 (at most 8) | gunicorn worker processes of `autopay serve` |
 | AUTOPAY_WEB_THREADS | 4 | threads per worker |
 | AUTOPAY_SERVE_SCHEDULER | 1 | 0: `autopay serve` runs no scheduler (run `autopay scheduler`) |
@@ -98,6 +99,7 @@ class Settings:
     http_deadline_s: float = 30.0
     fetch_deadline_s: float = 120.0
     max_body_bytes: int = 8 * 1024 * 1024
+    secure_cookies: str = "auto"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -264,6 +266,13 @@ def _ratelimit_storage(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def normalise_database_url(url: str) -> str:
     """Map ``postgres://`` and ``postgresql://`` URLs to the psycopg 3 driver.
 
@@ -321,4 +330,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_deadline_s=_float(env, "AUTOPAY_HTTP_DEADLINE_S", 30.0, 0.1, 3600.0),
         fetch_deadline_s=_float(env, "AUTOPAY_FETCH_DEADLINE_S", 120.0, 0.1, 86400.0),
         max_body_bytes=_int(env, "AUTOPAY_MAX_BODY_BYTES", 8 * 1024 * 1024, 1024, 1 << 30),
+        secure_cookies=_choice(env, "AUTOPAY_SECURE_COOKIES", ("auto", "always", "never")),
     )

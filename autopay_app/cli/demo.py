@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from autopay_app.cli import context, processes
 from autopay_app.cli.demo_report import Summary, count_retries
-from autopay_app.cli.serve import ensure_admin_password
+from autopay_app.cli.serve import echo_api_token, ensure_admin_password
 from autopay_app.errors import AutopayError
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -243,6 +243,7 @@ def demo(
         server = serve_dashboard(app, cfg.host, cfg.port)
         click.echo(f"\ndashboard: http://{cfg.host}:{server.server_port}/")
         click.echo(f"  password: {password}" if generated else "  password: AUTOPAY_ADMIN_PASSWORD")
+        echo_api_token(app)
         click.echo("serving until Ctrl-C")
         while True:
             time.sleep(3600)

@@ -3,10 +3,12 @@
 Binds to AUTOPAY_HOST:AUTOPAY_PORT (127.0.0.1:5000) unless told otherwise, with
 AUTOPAY_WEB_WORKERS gunicorn workers of AUTOPAY_WEB_THREADS threads each. When
 AUTOPAY_ADMIN_PASSWORD is unset it generates one for this run (shared by every
-worker through the environment) and prints it with the API token derived from
-it. Each worker starts the Phase 3 scheduler, which runs its jobs only in the one
-process holding the scheduler's advisory lock (``--no-scheduler`` /
-AUTOPAY_SERVE_SCHEDULER=0 leaves the jobs to ``autopay scheduler``).
+worker through the environment) and prints it. The API token (AUTOPAY_API_TOKEN,
+or one generated once into AUTOPAY_HOME/api.token, 0600, before the workers
+start) is printed only by the run that generates it. Each worker starts the
+Phase 3 scheduler, which runs its jobs only in the one process holding the
+scheduler's advisory lock (``--no-scheduler`` / AUTOPAY_SERVE_SCHEDULER=0 leaves
+the jobs to ``autopay scheduler``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from autopay_app.cli import context
-from autopay_app.web.security import admin_password, api_token
+from autopay_app.web.security import admin_password, ensure_api_token
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -36,6 +38,28 @@ def ensure_admin_password(app: Flask) -> tuple[str, bool]:
     generated = secrets.token_urlsafe(12)
     app.config["AUTOPAY_ADMIN_PASSWORD"] = generated
     return generated, True
+
+
+def api_token_lines(app: Flask, indent: str = "  ") -> list[str]:
+    """The API token, generated now if there is none: shown in full only by the run that
+    generates it; later runs say where it is kept."""
+    token, generated = ensure_api_token(app)
+    settings = app.config["AUTOPAY_SETTINGS"]
+    if generated:
+        return [
+            f"{indent}API token (generated now and shown once): {token}",
+            f"{indent}  kept in {settings.home / 'api.token'} (0600); send it as",
+            f"{indent}  Authorization: Bearer <token>",
+        ]
+    if settings.api_token or app.config.get("AUTOPAY_API_TOKEN"):
+        return [f"{indent}API token: AUTOPAY_API_TOKEN  (Authorization: Bearer <token>)"]
+    return [f"{indent}API token: in {settings.home / 'api.token'}  (Authorization: Bearer)"]
+
+
+def echo_api_token(app: Flask, indent: str = "  ") -> None:
+    """Print :func:`api_token_lines`."""
+    for line in api_token_lines(app, indent):
+        click.echo(line)
 
 
 @click.command("serve")
@@ -85,9 +109,7 @@ def serve(
         f"  admin password (generated for this run): {password}"
         if generated
         else "  admin password: AUTOPAY_ADMIN_PASSWORD",
-        "  API token: AUTOPAY_API_TOKEN  (Authorization: Bearer <token>)"
-        if app.config.get("AUTOPAY_API_TOKEN")
-        else f"  API token: {api_token(app)}  (Authorization: Bearer <token>)",
+        *api_token_lines(app),
         f"  gunicorn: {workers} worker(s) x {threads} thread(s)",
         _limits_line(settings.ratelimit_storage_url, workers),
         "  scheduler: in the workers (jobs run in the one holding the leader lock)"

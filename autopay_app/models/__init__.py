@@ -3,10 +3,12 @@
 ``agents`` own ``api_requests``; a request has ``payments`` (at most one that
 moves money, by the agent's invariants), ``retry_attempts`` and
 ``error_classifications``; a payment has ``transaction_logs``; ``audit_events``
-record every state change; ``wallet_balances`` hold the last balance read.
+record every state change; ``wallet_balances`` hold the last balance read;
+``admin_sessions`` are the dashboard's logged-in browsers.
 Models hold data only; writes and queries live in :mod:`autopay_app.ledger`.
 """
 
+from autopay_app.models.admin_session import AdminSession
 from autopay_app.models.agent import Agent
 from autopay_app.models.audit import AuditEvent, ErrorClassification
 from autopay_app.models.balance import WalletBalance
@@ -28,6 +30,7 @@ from autopay_app.models.policy import CircuitBreaker, PaymentApproval, SpendMinu
 from autopay_app.models.request import ApiRequest, RetryAttempt
 
 __all__ = [
+    "AdminSession",
     "CircuitBreaker",
     "PaymentApproval",
     "SpendMinute",

@@ -33,10 +33,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from autopay_app.web.context import init_context
+from autopay_app.web.params import BadParameter
 from autopay_app.web.security import init_security
 
 EXPLORER = "https://explorer.solana.com/tx/{signature}?cluster=devnet"
@@ -58,8 +60,10 @@ def register_blueprints(app: Flask) -> None:
     from autopay_app.web.auth import bp as auth_bp
     from autopay_app.web.dashboard import bp as dashboard_bp
 
+    app.json = BoundedJSON(app)
     init_security(app)
     init_context(app)
+    app.before_request(refuse_nul_bytes)
     app.register_blueprint(assets)
     app.register_blueprint(phase3_templates)
     app.register_blueprint(auth_bp)
@@ -70,6 +74,25 @@ def register_blueprints(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["atomic"] = atomic
     app.jinja_env.globals.update(explorer_url=explorer_url, harness_tx_url=harness_tx_url)
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """Flask's JSON, but a body nested past the recursion limit is bad JSON (a 400), not a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+def refuse_nul_bytes() -> None:
+    """A NUL in a query parameter or form field is a 400 naming it (PostgreSQL refuses NUL
+    in text, so it would otherwise fail deep inside a query)."""
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise BadParameter(name.replace("\x00", "\\0")[:40], "contains a NUL character")
 
 
 def pretty_json(value: Any) -> str:

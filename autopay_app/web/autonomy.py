@@ -55,11 +55,17 @@ def parse_url(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise BadParameter("url", "required: an http(s) URL")
     url = raw.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BadParameter("url", f"not an http(s) URL: {url[:80]!r}")
     if len(url) > MAX_URL:
         raise BadParameter("url", f"longer than {MAX_URL} characters")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise BadParameter("url", f"contains spaces or control characters: {url[:80]!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError as exc:
+        raise BadParameter("url", f"not a valid URL ({exc}): {url[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadParameter("url", f"not an http(s) URL: {url[:80]!r}")
     return url
 
 

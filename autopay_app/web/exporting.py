@@ -1,19 +1,23 @@
 """Research export: accessed data streamed as JSON Lines or CSV.
 
 Rows are read in batches with a server-side cursor and written as they come,
-so an export of any size uses constant memory on both ends.
+so an export of any size uses constant memory on both ends. The first batch is
+read before the response starts, so a query that fails is an error answer.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from flask import Response, stream_with_context
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import ServiceUnavailable
 
 from autopay_app.extensions import db
 from autopay_app.ledger.export import ExportFilter, export_rows
@@ -44,11 +48,21 @@ def _csv(flt: ExportFilter) -> Iterator[str]:
 
 
 def export_response(flt: ExportFilter, fmt: str) -> Response:
-    """A streamed download of the rows matching ``flt`` in ``fmt`` (``jsonl`` or ``csv``)."""
+    """A streamed download of the rows matching ``flt`` in ``fmt`` (``jsonl`` or ``csv``).
+
+    The query runs, and its first rows are read, before the response starts: a
+    failure is then an ordinary error answer (503 naming the ledger), never a
+    200 cut short or the server's own error page.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     body, mimetype = (
         (_csv(flt), "text/csv") if fmt == "csv" else (_jsonl(flt), "application/x-ndjson")
     )
-    response = Response(stream_with_context(body), mimetype=mimetype)
+    try:
+        first = list(itertools.islice(body, 1))
+    except DBAPIError as exc:
+        body.close()
+        raise ServiceUnavailable(f"the ledger could not be read: {exc.orig}") from None
+    response = Response(stream_with_context(itertools.chain(first, body)), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="autopay-export-{stamp}.{fmt}"'
     return response

@@ -86,15 +86,34 @@ def live_app(database_url: str, settings: Settings) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+#: Reports every Content-Security-Policy violation to the console, where the page
+#: fixture collects it (Chromium also logs a console error of its own for each).
+REPORT_CSP = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+def csp_errors(messages: list[str]) -> list[str]:
+    return [m for m in messages if "Content Security Policy" in m or "CSP violation" in m]
+
+
 @pytest.fixture()
 def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A page; the test fails if anything on it broke the Content-Security-Policy."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(REPORT_CSP)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))  # type: ignore[attr-defined]
     page.shot = lambda name: _shot(page, request.node.name, name)  # type: ignore[attr-defined]
     yield page
     _shot(page, request.node.name, "end")
     context.close()
+    assert not csp_errors(page.console_errors), csp_errors(page.console_errors)  # type: ignore[attr-defined]
 
 
 def _shot(page: object, test: str, name: str) -> None:

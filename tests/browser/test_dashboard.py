@@ -68,3 +68,39 @@ def test_switch_autonomy_level(page, base):
     page.wait_for_selector(".flash.ok")
     assert "PHASE2" in page.text_content(".card.agent header")
     page.shot("autonomy")
+
+
+def test_no_page_breaks_the_content_security_policy(page, base):
+    """Every page, its live updates, its chart and its agent switch run under the CSP.
+
+    The detector is checked first: a script injected inline is refused and reported.
+    """
+    from tests.browser.conftest import csp_errors
+
+    page.goto(base + "/login")
+    page.evaluate(
+        "document.head.appendChild(Object.assign(document.createElement('script'),"
+        " {textContent: 'window.injected = 1'}))"
+    )
+    page.wait_for_function("true")
+    assert page.evaluate("window.injected") is None
+    assert csp_errors(page.console_errors), "the CSP detector saw nothing"
+    page.console_errors.clear()
+    login(page, base)
+    with page.expect_response(lambda r: "/overview/cards" in r.url):  # htmx polls
+        pass
+    page.wait_for_function("document.querySelector('#spend-chart').width > 0")
+    for name in ("Requests", "Payments", "Audit", "Interactive", "Autonomy", "Export"):
+        page.click(f"nav >> text={name}")
+        page.wait_for_load_state("networkidle")
+    page.click("nav >> text=Payments")
+    page.click("table tbody tr:first-child td:first-child a")
+    page.wait_for_load_state("networkidle")
+    page.click("nav >> text=Autonomy")
+    options = page.locator("select[data-autosubmit] option")
+    if options.count() > 1:  # the agent switch submits through forms.js, not an inline handler
+        value = options.nth(1).get_attribute("value")
+        page.select_option("select[data-autosubmit]", value)
+        page.wait_for_url(f"**agent_id={value}**")
+    assert not csp_errors(page.console_errors), csp_errors(page.console_errors)
+    page.shot("csp")

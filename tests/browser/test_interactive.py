@@ -102,16 +102,16 @@ def test_approve_pays_and_shows_data_then_decline_pays_nothing(page, base):
     page.shot("declined")
 
 
-def test_a_request_quoted_elsewhere_appears_live_with_its_expiry(page, base):
+def test_a_request_quoted_elsewhere_appears_live_with_its_expiry(page, base, settings):
     import requests
 
-    from autopay_app.web.security import derived_api_token
-    from tests.browser.conftest import PASSWORD
+    from autopay_app.secrets import load_or_create_api_token
 
     login(page, base)
     page.click("nav >> text=Interactive")
     page.wait_for_selector("[data-test=no-pending]")
-    bearer = {"Authorization": f"Bearer {derived_api_token(PASSWORD)}"}
+    token, _ = load_or_create_api_token(None, settings.home)  # as `autopay serve` makes it
+    bearer = {"Authorization": f"Bearer {token}"}
     items = requests.get(f"{base}/api/v1/catalog", headers=bearer, timeout=10).json()["items"]
     feed = next(i["resource"] for i in items if i["path"] == "/api/market-feed")
     quoted = requests.post(

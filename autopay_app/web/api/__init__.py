@@ -1,9 +1,10 @@
 """The JSON API under ``/api/v1`` (OpenAPI 3.1 document at ``/api/v1/openapi.json``).
 
 Authentication: ``Authorization: Bearer <token>`` (AUTOPAY_API_TOKEN, or the
-token derived from the admin password that ``autopay serve`` prints), or the
-dashboard's session cookie plus the ``X-CSRFToken`` header on POST. Without
-either: 401. Lists are newest first, ``limit`` (1-200, default 50) and an
+token generated into ``AUTOPAY_HOME/api.token`` and printed once by ``autopay
+serve``), or the dashboard's session cookie plus the ``X-CSRFToken`` header on
+POST. Without either: 401; after many wrong tokens from one address: 429 with
+Retry-After. Lists are newest first, ``limit`` (1-200, default 50) and an
 opaque ``cursor`` (``next_cursor`` of the previous page). Every error is a JSON
 body ``{"error": {"status", "name", "message"}}``.
 
@@ -38,15 +39,9 @@ def authenticate() -> Any:
         return None
     raise Unauthorized(
         "authentication required: send 'Authorization: Bearer <token>' "
-        "(AUTOPAY_API_TOKEN or the token printed by 'autopay serve') or log in at /login",
+        "(AUTOPAY_API_TOKEN, or the token in AUTOPAY_HOME/api.token) or log in at /login",
         www_authenticate=WWWAuthenticate("Bearer", {"realm": "autopay"}),
     )
-
-
-@bp.after_request
-def no_store(response: Any) -> Any:
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 from autopay_app.web.api import actions, monitored, openapi, reads  # noqa: E402, F401

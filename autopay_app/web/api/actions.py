@@ -33,6 +33,8 @@ def _field(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value.strip():
         raise BadParameter(name, "required string field")
+    if "\x00" in value:
+        raise BadParameter(name, "contains a NUL character")
     return value.strip()
 
 

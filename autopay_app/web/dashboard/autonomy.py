@@ -86,7 +86,11 @@ def autonomy_add_api() -> Any:
 @bp.post("/autonomy/apis/remove")
 def autonomy_remove_api() -> Any:
     agent_id = _form_agent()
-    url = request.form.get("url", "")
+    try:
+        url = autonomy.parse_url(request.form.get("url"))
+    except BadParameter as exc:
+        flash(f"Not removed: {exc.description}", "error")
+        return _back(agent_id)
     if autonomy.remove_api(agent_id, url):
         flash(f"No longer monitoring {url}.", "ok")
     else:

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from autopay_app.config import Settings, load_settings
 from autopay_app.ledger import seed
 from autopay_app.models import CircuitBreaker
-from autopay_app.web.security import derived_api_token
+from autopay_app.secrets import load_or_create_api_token
 
 PASSWORD = "correct horse battery staple"
 SELLER_BREAKER = "seller:127.0.0.1:8402"
@@ -74,8 +74,10 @@ def auth(client: FlaskClient) -> AuthActions:
 
 
 @pytest.fixture()
-def bearer() -> dict[str, str]:
-    return {"Authorization": f"Bearer {derived_api_token(PASSWORD)}"}
+def bearer(settings: Settings) -> dict[str, str]:
+    """The API token, generated once under AUTOPAY_HOME as ``autopay serve`` does."""
+    token, _ = load_or_create_api_token(None, settings.home)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture()
