@@ -54,7 +54,7 @@ class Dispatcher:
         """Answer one HTTP body (a request or a batch); b"" when nothing is to be sent."""
         try:
             request = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # Recursion: nested too deep
             return json.dumps(_error(PARSE_ERROR, "Parse error")).encode()
         if isinstance(request, list):
             return self._batch(request)

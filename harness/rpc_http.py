@@ -71,7 +71,7 @@ class RpcHandler(FastHandler):
             status, answer = self._route(verb, path, body)
         except (FundError, FaultSpecError) as exc:
             status, answer = 400, {"error": str(exc)}
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
             status, answer = 400, {"error": f"invalid JSON body: {exc}"}
         except Exception as exc:
             log.exception("admin endpoint %s %s failed", verb, path)

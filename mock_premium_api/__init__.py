@@ -5,6 +5,7 @@ Design overview
 A Flask app (``create_app``) serving four paid JSON endpoints and a free
 catalog. Requests to a paid endpoint pass three layers, outermost first::
 
+    SecurityHeaders (headers.py)   CSP, nosniff, no framing, no referrer
     PaymentGate (gate.py)          header limits, 503 on facilitator trouble,
                                    malformed-header reasons, v1 <-> v2,
                                    replay ledger, idempotent retries, faults
@@ -17,10 +18,10 @@ Modules: ``config`` (env -> typed config), ``catalog`` (the endpoint list and
 the Bazaar-style listing), ``market`` and ``knowledge`` (data generators),
 ``strict`` (exact-amount, mint, recipient checks on the signed transaction),
 ``ledger`` (replay and idempotency state), ``faults`` (run-time knobs),
-``openapi`` (its OpenAPI document), ``x402_setup`` (the only importer of the
-x402 SDK), ``server``/``cli`` (threaded WSGI serving, READY line), ``testing``
-(run it as a subprocess), ``bench`` (throughput and latency through the real
-payment path).
+``openapi`` (its OpenAPI document), ``headers`` (security headers),
+``x402_setup`` (the only importer of the x402 SDK), ``server``/``cli``
+(threaded WSGI serving, READY line), ``testing`` (run it as a subprocess),
+``bench`` (throughput and latency through the real payment path).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from .config import MockApiConfig, load_config
 from .faults import FaultState
 from .faults import bp as faults_bp
 from .gate import PaymentGate
+from .headers import SecurityHeaders
 from .ledger import PaymentLedger
 from .market import MarketModel
 from .openapi import bp as openapi_bp
@@ -57,6 +60,7 @@ def create_app(config: Mapping[str, Any] | MockApiConfig | None = None) -> Flask
     """
     cfg = config if isinstance(config, MockApiConfig) else load_config(config)
     app = Flask(__name__)
+    app.json = BoundedJSON(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     faults = FaultState()
     faults.update(cfg.faults)
@@ -68,7 +72,16 @@ def create_app(config: Mapping[str, Any] | MockApiConfig | None = None) -> Flask
     app.register_blueprint(openapi_bp)
     data_app = app.wsgi_app
     seller.install(app)
-    app.wsgi_app = PaymentGate(  # type: ignore[method-assign]
-        app.wsgi_app, data_app, seller, ledger, faults.should_fail_after_settle
-    )
+    gate = PaymentGate(app.wsgi_app, data_app, seller, ledger, faults.should_fail_after_settle)
+    app.wsgi_app = SecurityHeaders(gate)  # type: ignore[method-assign]
     return app
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """Flask's JSON; a body nested past the recursion limit is bad JSON (400), not a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None

@@ -58,6 +58,28 @@ def test_batch_mixes_results_and_errors(harness: HarnessInfo) -> None:
     assert answers[2]["error"]["code"] == -32600
 
 
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000])
+def test_deeply_nested_json_is_a_parse_error(harness: HarnessInfo, body: bytes) -> None:
+    answer = post(harness, body)
+    assert answer.status_code == 200
+    assert answer.json()["error"]["code"] == -32700
+    assert post(harness, rpc("getHealth", [])).json()["result"] == "ok"
+
+
+@pytest.mark.parametrize("path", ["/_harness/fund", "/_harness/faults", "/_harness/advance"])
+def test_deeply_nested_json_on_admin_endpoints_is_a_400(harness: HarnessInfo, path: str) -> None:
+    url = harness.rpc_url.rstrip("/") + path
+    answer = requests.post(url, data=b"[" * 5000 + b"]" * 5000, timeout=5)
+    assert answer.status_code == 400
+    assert "JSON" in answer.json()["error"]
+
+
+def test_deeply_nested_json_to_the_facilitator_is_a_400(harness: HarnessInfo) -> None:
+    url = harness.facilitator_url.rstrip("/") + "/verify"
+    answer = requests.post(url, data=b"[" * 5000 + b"]" * 5000, timeout=5)
+    assert answer.status_code == 400
+
+
 def test_oversized_body_is_refused(harness: HarnessInfo) -> None:
     response = post(harness, b"[" + b"1," * 400_000 + b"1]")
     assert response.status_code == 413

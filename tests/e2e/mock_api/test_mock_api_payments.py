@@ -112,3 +112,5 @@ def test_browser_gets_the_sdk_paywall(api):
     assert response.headers["Content-Type"].startswith("text/html")
     assert "window.x402" in response.text
     assert response.headers["PAYMENT-REQUIRED"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"

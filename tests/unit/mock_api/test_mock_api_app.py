@@ -52,3 +52,34 @@ def test_fault_endpoints_round_trip(client):
     assert client.get("/_mock/faults").get_json()["delay_ms"] == 5
     assert client.post("/_mock/faults", data="x").status_code == 400
     assert client.delete("/_mock/faults").get_json()["delay_ms"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("get", "/healthz", {}),
+        ("get", "/openapi.json", {}),
+        ("get", "/api/catalog", {}),
+        ("get", "/api/market-feed", {}),
+        ("head", "/api/market-feed", {}),
+        ("get", "/api/market-feed", {"X-Big": "x" * 17_000}),
+        ("get", "/_mock/faults", {}),
+        ("get", "/no-such-path", {}),
+    ],
+)
+def test_every_answer_carries_security_headers(client, method, path, headers):
+    response = getattr(client, method)(path, headers=headers)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    if "json" in response.headers.get("Content-Type", ""):
+        assert "default-src 'none'" in csp
+
+
+@pytest.mark.parametrize("body", ["[" * 5000 + "]" * 5000, '{"a":' * 5000 + "1" + "}" * 5000])
+def test_deeply_nested_json_is_a_400(client, body):
+    response = client.post("/_mock/faults", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "expected a JSON object"
