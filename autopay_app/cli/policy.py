@@ -110,5 +110,6 @@ def policy(
     click.echo(f"allowed hosts      {', '.join(hosts)}")
     click.echo(f"allowed recipients {', '.join(payees)}")
     click.echo(f"allowed assets     {', '.join(current.allowed_assets)}")
-    caps = (current.per_request_cap, current.hourly_cap, current.daily_cap)
+    caps = [format(c.normalize(), "f") for c in (current.per_request_cap, current.hourly_cap)]
+    caps.append(format(current.daily_cap.normalize(), "f"))
     click.echo("caps               {} per request, {} per hour, {} per day".format(*caps))
