@@ -20,6 +20,8 @@ def test_defaults_point_at_the_local_harness() -> None:
     assert s.premium_api_url == "http://127.0.0.1:8402"
     assert s.retention_days == 90 and s.host == "127.0.0.1" and s.port == 5000
     assert s.keypair_path == s.home / "agent-keypair.json"
+    assert (s.http_deadline_s, s.fetch_deadline_s) == (30.0, 120.0)
+    assert s.max_body_bytes == 8 * 1024 * 1024 and s.secure_cookies == "auto"
 
 
 def test_sslmode_urls_work_and_map_to_psycopg() -> None:
@@ -46,6 +48,11 @@ def test_sslmode_urls_work_and_map_to_psycopg() -> None:
         ({"AUTOPAY_BACKUP_S3_PREFIX": "bad\x00prefix"}, "AUTOPAY_BACKUP_S3_PREFIX"),
         ({"AUTOPAY_PROGRESS_INTERVAL_S": "often"}, "AUTOPAY_PROGRESS_INTERVAL_S"),
         ({"AUTOPAY_PROGRESS_INTERVAL_S": "0"}, "AUTOPAY_PROGRESS_INTERVAL_S"),
+        ({"AUTOPAY_HTTP_DEADLINE_S": "soon"}, "AUTOPAY_HTTP_DEADLINE_S"),
+        ({"AUTOPAY_FETCH_DEADLINE_S": "0"}, "AUTOPAY_FETCH_DEADLINE_S"),
+        ({"AUTOPAY_MAX_BODY_BYTES": "8 MiB"}, "AUTOPAY_MAX_BODY_BYTES"),
+        ({"AUTOPAY_MAX_BODY_BYTES": "10"}, "AUTOPAY_MAX_BODY_BYTES"),
+        ({"AUTOPAY_SECURE_COOKIES": "yes"}, "AUTOPAY_SECURE_COOKIES"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
