@@ -11,7 +11,7 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime
 
 from flask import Response, stream_with_context
@@ -26,13 +26,13 @@ from autopay_app.web.serialize import export_row
 CSV_COLUMNS = ("request_id", "agent", "endpoint", "api_type", "url", "accessed_at", "data")
 
 
-def _jsonl(flt: ExportFilter) -> Iterator[str]:
+def _jsonl(flt: ExportFilter) -> Generator[str, None, None]:
     with Session(db.engine) as session:
         for row in export_rows(session, flt):
             yield json.dumps(export_row(row), separators=(",", ":")) + "\n"
 
 
-def _csv(flt: ExportFilter) -> Iterator[str]:
+def _csv(flt: ExportFilter) -> Generator[str, None, None]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)

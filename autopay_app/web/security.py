@@ -103,7 +103,9 @@ def ensure_api_token(app: Flask) -> tuple[str, bool]:
 
 def check_password(candidate: str) -> bool:
     expected = admin_password()
-    return bool(expected) and hmac.compare_digest(candidate.encode(), expected.encode())
+    if not expected:
+        return False
+    return hmac.compare_digest(candidate.encode(), expected.encode())
 
 
 def password_tag() -> str:
