@@ -12,6 +12,7 @@ from autopay_app.agent.errors import AgentError
 from autopay_app.agent.http import Http
 
 TTL_S = 60.0
+FAILED_TTL_S = 5.0
 
 
 class Catalog:
@@ -27,10 +28,14 @@ class Catalog:
         try:
             answer = self.http.get(base.rstrip("/") + "/api/catalog")
         except AgentError:
-            return hit[1] if hit else []
+            # Asked again only after FAILED_TTL_S: an unreachable catalog must not cost
+            # every purchase a timeout.
+            stale = hit[1] if hit else []
+            self._cache[base] = (time.monotonic() - TTL_S + FAILED_TTL_S, stale)
+            return stale
         body = answer.json_or_text() if answer.status == 200 else {}
-        items = body.get("items", body.get("resources", [])) if isinstance(body, dict) else body
-        items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+        listed = body.get("items", body.get("resources", [])) if isinstance(body, dict) else body
+        items = [i for i in listed if isinstance(i, dict)] if isinstance(listed, list) else []
         self._cache[base] = (time.monotonic(), items)
         return items
 

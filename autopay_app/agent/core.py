@@ -128,10 +128,13 @@ class Agent:
     def forget(self, key: str) -> None:
         self._cache.pop(key, None)
 
-    def premium_defaults(self) -> tuple[frozenset[str], frozenset[str]]:
-        """What an empty allow-list allows: the premium API's host and its catalog's recipients."""
+    def premium_defaults(self, pay_to: set[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """What the policy allows besides its lists: the premium API's host and the recipients
+        its catalog names (read only when one of ``pay_to`` is not listed already)."""
         base = self.settings.premium_api_url.rstrip("/")
-        return frozenset({urlsplit(base).netloc}), self.catalog.recipients(base)
+        listed = set(self.policy().allowed_recipients)
+        named = frozenset() if "*" in listed or pay_to <= listed else self.catalog.recipients(base)
+        return frozenset({urlsplit(base).netloc}), named
 
     def level(self) -> AutonomyLevel:
         return self.cached("level", self._load_level)

@@ -147,7 +147,7 @@ class PaymentFlow:
     # --------------------------------------------------------------- 3-4. decide
     def decide(self) -> Choice:
         assert self.info is not None
-        hosts, recipients = self.agent.premium_defaults()
+        hosts, recipients = self.agent.premium_defaults({o.pay_to for o in self.info.offers})
         ctx = Context(
             agent_address=self.agent.address,
             host=self.parts.netloc,
