@@ -12,7 +12,7 @@ SHA-256 of each cookie's token and a tag of the password it was opened with), so
 logging out or changing the password ends a session even if its cookie was copied.
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
