@@ -48,14 +48,16 @@ def create_private_once(path: Path, make: Callable[[], str]) -> tuple[str, bool]
     The content is written and fsynced to a temporary file (0600) in the same
     directory, which is then hard-linked to ``path``: the file appears complete
     or not at all, and of processes creating it at once the first link wins and
-    the others read the winner's. A directory it has to create is made 0700.
+    the others read the winner's. A missing directory is created with the
+    default mode: AUTOPAY_HOME also holds the embedded PostgreSQL's data, which
+    its own system user must be able to reach.
 
     Returns:
         The content, and whether this call created the file.
     """
     if path.exists():
         return path.read_text(), False
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     content = make()
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
     try:

@@ -86,4 +86,3 @@ def test_create_private_once_keeps_the_first_value(tmp_path: Path) -> None:
     assert create_private_once(path, lambda: "first") == ("first", True)
     assert create_private_once(path, lambda: "second") == ("first", False)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
