@@ -278,9 +278,10 @@ def document() -> dict[str, Any]:
             "description": (
                 "The ledger of the Autopay Agent. "
                 "Authenticate with 'Authorization: Bearer <token>': AUTOPAY_API_TOKEN, "
-                "or the token derived from AUTOPAY_ADMIN_PASSWORD "
-                "(printed by 'autopay serve'). A logged-in browser may use its session cookie "
-                "and must then send X-CSRFToken on POST, PATCH and DELETE. "
+                "or the token generated into AUTOPAY_HOME/api.token (printed once by the "
+                "'autopay serve' run that creates it). Repeated wrong tokens from one address "
+                "are answered 429 with Retry-After. A logged-in browser may use its session "
+                "cookie and must then send X-CSRFToken on POST, PATCH and DELETE. "
                 "Lists return {items, next_cursor, limit}."
             ),
         },
