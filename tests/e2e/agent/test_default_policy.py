@@ -38,8 +38,7 @@ def other_seller(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env = {"MOCK_API_STATE_DIR": str(tmp_path_factory.mktemp("other-seller"))}
     with run_mock_api(
         facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint, env=env
-    ) as api:
-        h.fund(api.pay_to, usdc=0, cash=0)
+    ) as api:  # it makes sure of its own token accounts at start
         assert api.pay_to != stack.api.pay_to
         yield api
 
