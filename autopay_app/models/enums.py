@@ -91,8 +91,8 @@ class ErrorCategory(enum.StrEnum):
     DUPLICATE = "DUPLICATE"
     SIGNATURE_INVALID = "SIGNATURE_INVALID"
     UNKNOWN = "UNKNOWN"
-    SELLER_TIMEOUT = "SELLER_TIMEOUT"  # migration 0008
-    RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"  # migration 0008
+    SELLER_TIMEOUT = "SELLER_TIMEOUT"  # migration 0010
+    RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"  # migration 0010
 
 
 def pg_enum(python_enum: type[enum.Enum], name: str) -> sa.Enum:

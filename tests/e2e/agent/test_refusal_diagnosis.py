@@ -12,6 +12,7 @@ import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -21,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from autopay_app.agent import Agent
 from mock_premium_api.testing import run_mock_api
-from tests.e2e.agent.conftest import Stack
+from tests.e2e.agent.conftest import Stack, allow
 from tests.e2e.agent.ledger_checks import rows
 from tests.e2e.agent.sellers import scripted_seller
 from tests.e2e.chain_ops import close_token_account, move_tokens
@@ -96,6 +97,7 @@ def test_a_recipient_without_a_token_account_is_named(
         close_token_account(h.rpc_url, seller, h.usdc_mint, TOKEN)  # the seller closed it
         agent = make_agent(usdc=1)
         with scripted_seller(proxy(api.url)) as front:
+            allow(agent, [urlsplit(front.url).netloc], [api.pay_to])  # another seller
             result = agent.fetch(front.url + FEED, asset="USDC")
     assert (result.status, result.category) == ("FAILED", "FACILITATOR_REJECTED")
     category, reason, cause, message = classification(engine, result.request_id)
@@ -111,6 +113,7 @@ def test_a_balance_below_the_amount_is_classified_insufficient_funds(
     h = stack.harness
     agent = make_agent(usdc=1)
     with scripted_seller(proxy(stack.api.url)) as front:
+        allow(agent, [urlsplit(front.url).netloc])  # the premium API behind another host
         assert agent.fetch(front.url + FEED, asset="USDC").status == "ACCESSED"
         assert agent.guard.wait_refreshed()  # the balance row after that payment
         # The funds leave between the balance read and the next payment (another wallet app).
@@ -136,6 +139,7 @@ def test_an_expired_blockhash_is_named(
             h.advance_slots(400)
 
     with scripted_seller(proxy(stack.api.url, before=stall)) as front:
+        allow(agent, [urlsplit(front.url).netloc])
         result = agent.fetch(front.url + FEED, asset="USDC")
     assert result.status == "FAILED"
     category, reason, cause, message = classification(engine, result.request_id)
@@ -164,6 +168,7 @@ def test_a_changed_quote_is_named(
         return answer
 
     with scripted_seller(proxy(stack.api.url, halve_the_offer)) as front:
+        allow(agent, [urlsplit(front.url).netloc])
         result = agent.fetch(front.url + FEED, asset="USDC")
     assert result.status == "FAILED"
     category, reason, cause, message = classification(engine, result.request_id)

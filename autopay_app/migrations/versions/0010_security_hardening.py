@@ -11,7 +11,7 @@ enum value).
 SHA-256 of each cookie's token and a tag of the password it was opened with), so
 logging out or changing the password ends a session even if its cookie was copied.
 
-Revision ID: 0008
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-01
 """
@@ -19,7 +19,7 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
@@ -76,11 +76,11 @@ def downgrade() -> None:
             f"UPDATE error_classifications SET category = '{old}' WHERE category = '{value}'"
         )
     values = ", ".join(f"'{v}'" for v in OLD_VALUES)
-    op.execute("ALTER TYPE error_category RENAME TO error_category_0008")
+    op.execute("ALTER TYPE error_category RENAME TO error_category_0010")
     op.execute(f"CREATE TYPE error_category AS ENUM ({values})")
     op.execute(
         "ALTER TABLE error_classifications ALTER COLUMN category TYPE error_category "
         "USING category::text::error_category"
     )
-    op.execute("DROP TYPE error_category_0008")
+    op.execute("DROP TYPE error_category_0010")
     op.execute(APPLY_ROLES)
