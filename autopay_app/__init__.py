@@ -73,18 +73,15 @@ def register_scheduler(app: Flask) -> None:
 
 def register_extensions(app: Flask, *, embedded: bool) -> None:
     from autopay_app import models  # noqa: F401  (registers the tables)
-    from autopay_app.ledger import hooks
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
-    hooks.install()
-    # [issue 8 / database roles] work as the application role (autopay_app/db_roles.py);
-    # AUTOPAY_DB_ROLE="" keeps the login user's rights.
+    # Work as the application role (autopay_app/db_roles.py); AUTOPAY_DB_ROLE="" keeps
+    # the login user's rights.
     from autopay_app import db_roles
 
     with app.app_context():
         db_roles.install(db.engine, app.config.get("AUTOPAY_DB_ROLE", db_roles.APP))
-    # [end database roles]
     if embedded:
         with app.app_context():
             _start_embedded_on_connect(db.engine, app.config["AUTOPAY_SETTINGS"])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import samples
+from autopay_app.ledger import payments, samples
 from autopay_app.models import (
     Agent,
     ApiRequest,
@@ -65,6 +66,24 @@ def make_payment(session: Session, request: ApiRequest, **kw: Any) -> Payment:
     session.add(payment)
     session.flush()
     return payment
+
+
+def make_terms(agent_id: uuid.UUID, **kw: Any) -> payments.Terms:
+    """The terms of a 0.01 USDC payment, for the hot path's statements."""
+    return payments.Terms(
+        **{
+            "agent_id": agent_id,
+            "amount": Decimal("0.01"),
+            "currency": "USDC",
+            "amount_atomic": 10_000,
+            "asset_mint": samples.USDC_DEVNET_MINT,
+            "pay_to": samples.DEMO_SELLER,
+            "network": samples.DEVNET,
+            "facilitator_url": None,
+            "x402_version": 2,
+            **kw,
+        }
+    )
 
 
 def query(session: Session, sql: str, **params: Any) -> Any:

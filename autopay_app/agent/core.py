@@ -65,6 +65,8 @@ class Agent:
         )
         self.address = str(self.keypair.pubkey())
         self.name = name or settings.agent_name or f"agent-{self.address[:8]}"
+        #: Who the ledger's audit trail says made this agent's changes.
+        self.actor = f"agent:{self.name}"
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._cache: dict[str, tuple[float, Any]] = {}
@@ -200,6 +202,7 @@ class Agent:
                     free.status,
                     free.headers,
                     free.elapsed_ms,
+                    actor=self.actor,
                 )
                 return self.result_for(request_id)
             flow.decide()
@@ -225,6 +228,7 @@ class Agent:
             retryable=exc.retryable,
             x402_reason=getattr(exc, "x402_reason", None),
             payment_id=flow.payment_id,
+            actor=self.actor,
         )
         return self.result_for(flow.request_id, error=str(exc), category=exc.category)
 

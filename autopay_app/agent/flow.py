@@ -106,6 +106,7 @@ class PaymentFlow:
         with self.agent.write() as conn:
             self.request_id = requests_log.open_request(
                 conn,
+                self.agent.actor,
                 self.agent.agent_id,
                 self.url,
                 self.endpoint,
@@ -141,7 +142,7 @@ class PaymentFlow:
             return
         document, headers = self._unrecorded_402
         with self.agent.write() as conn:
-            requests_log.record_402(conn, self._rid, document, headers)
+            requests_log.record_402(conn, self.agent.actor, self._rid, document, headers)
         self._unrecorded_402 = None
 
     # --------------------------------------------------------------- 3-4. decide
@@ -179,22 +180,17 @@ class PaymentFlow:
         assert self.info is not None and self.choice is not None
         blockhash, self.last_valid = self._latest_blockhash()  # never waited for under the lock
         for settled_first in (False, True):
+            ref = self._ref_for(uuid.uuid4())
             try:
                 with self.agent.transaction() as conn:
-                    reservation = spend.reserve(
-                        conn,
-                        agent_id=self.agent.agent_id,
-                        amount=self.choice.amount,
-                        endpoint=self.endpoint,
-                        url=self.url,
-                    )
+                    payments.reserve(conn, ref, self._terms(), endpoint=self.endpoint, url=self.url)
                     crash.point("after_reserve")
-                    signed = self._sign(blockhash, reservation.payment_id)
+                    signed = self._sign(blockhash, ref.payment_id)
                     crash.point("after_sign")
                     payments.write_ahead(
                         conn,
-                        self._ref_for(reservation.payment_id),
-                        self._write_ahead(signed),
+                        ref,
+                        self._signed_bytes(signed),
                         self._unrecorded_402,  # the 402 is stored with the payment
                     )
             except spend.CapExceeded as exc:
@@ -205,7 +201,7 @@ class PaymentFlow:
                 self.agent.resolve_unsettled(self.url)  # raises while one is undecided
                 continue
             self._unrecorded_402 = None
-            self.payment_id, self.signed = reservation.payment_id, signed
+            self.payment_id, self.signed = ref.payment_id, signed
             crash.point("after_write_ahead")
             return
         raise SettlementPending(
@@ -227,16 +223,24 @@ class PaymentFlow:
                 f"cannot build the payment: {exc}", category="INVALID_402"
             ) from exc
 
-    def _write_ahead(self, signed: SignedPayment) -> payments.WriteAhead:
-        assert self.info is not None and self.choice is not None and self.last_valid is not None
+    def _terms(self) -> payments.Terms:
+        assert self.info is not None and self.choice is not None
         offer = self.choice.offer
-        return payments.WriteAhead(
+        return payments.Terms(
+            agent_id=self.agent.agent_id,
+            amount=self.choice.amount,
+            currency=self.choice.asset,
             amount_atomic=offer.amount_atomic,
             asset_mint=offer.asset,
             pay_to=offer.pay_to,
             network=offer.network,
             facilitator_url=self.agent.settings.facilitator_url,
             x402_version=self.info.version,
+        )
+
+    def _signed_bytes(self, signed: SignedPayment) -> payments.SignedBytes:
+        assert self.last_valid is not None
+        return payments.SignedBytes(
             payer_signature=signed.payer_signature,
             memo=signed.memo,
             signed_transaction=signed.transaction_b64,
@@ -256,10 +260,7 @@ class PaymentFlow:
         return self._ref_for(self.payment_id)
 
     def _ref_for(self, payment_id: uuid.UUID) -> payments.PaymentRef:
-        assert self.choice is not None
-        return payments.PaymentRef(
-            payment_id, self._rid, self.agent.agent_id, self.choice.amount, self.choice.asset
-        )
+        return payments.PaymentRef(payment_id, self._rid, self.agent.actor)
 
     # ----------------------------------------------------------------- 6. deliver
     def deliver(self) -> FetchResult:
@@ -303,7 +304,6 @@ class PaymentFlow:
                 payments.mark_verified(
                     conn,
                     self._ref,
-                    payment_hash=tx_hash,
                     metadata=verified.metadata,
                     level=ConfirmationStatus.CONFIRMED,
                     fee_lamports=verified.fee_lamports,
@@ -314,20 +314,13 @@ class PaymentFlow:
         return self._delivered(answer, tx_hash)
 
     def _record_delivery(self, answer: Answer, tx_hash: str, receipt: dict[str, Any]) -> None:
-        assert self.payment_id is not None
-        fields: dict[str, Any] = {
-            "payment_hash": tx_hash,
-            "receipt": receipt,
-            "data": answer.json_or_text(),
-            "http_status": answer.status,
-            "headers": answer.headers,
-            "latency_ms": answer.elapsed_ms,
-        }
+        delivery = payments.Delivery(
+            answer.json_or_text(), answer.status, answer.headers, answer.elapsed_ms
+        )
         with self.agent.write() as conn:
-            if payments.mark_delivered(conn, self._ref, endpoint=self.endpoint, **fields):
-                return
-        # Not SIGNED any more (reconciliation got there first): the general path.
-        payments.mark_confirmed(self.agent.session(), self.payment_id, **fields)
+            payments.mark_confirmed(
+                conn, self._ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
+            )
 
     def _check(self, tx_hash: str) -> tuple[Verified | None, SignatureInvalid | None]:
         """Independent verification of the transfer (read while the delivery is written)."""
@@ -398,6 +391,7 @@ class PaymentFlow:
             http_status=http_status,
             payment_id=self.payment_id,
             details=details,
+            actor=self.agent.actor,
         )
         return self.agent.result_for(self._rid, error=str(exc), category=exc.category)
 

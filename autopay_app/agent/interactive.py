@@ -99,6 +99,7 @@ def resume(agent: Agent, request_id: uuid.UUID) -> FetchResult:
             request_id,
             ErrorCategory.POLICY_DENIED.value,
             "approval expired: nothing was signed",
+            actor=agent.actor,
         )
         return agent.result_for(request_id, error="approval expired", category="POLICY_DENIED")
     with agent.session() as s, s.begin():
@@ -133,6 +134,7 @@ def reject(agent: Agent, request_id: uuid.UUID) -> None:
         request_id,
         ErrorCategory.POLICY_DENIED.value,
         f"{reason}: nothing was signed",
+        actor=agent.actor,
     )
 
 

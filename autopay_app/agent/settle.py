@@ -75,6 +75,7 @@ def reject(agent: Agent, payment_id: uuid.UUID, exc: SignatureInvalid, tx_hash: 
         payment_id,
         ErrorCategory.SIGNATURE_INVALID.value,
         str(exc),
+        actor=agent.actor,
         details={"payment_hash": tx_hash},
     )
     return PaymentStatus.FAILED.value
@@ -96,8 +97,7 @@ def verify(agent: Agent, payment_id: uuid.UUID) -> str:
     with agent.write() as conn:
         done = payments.mark_verified(
             conn,
-            payments.PaymentRef.of(payment),
-            payment_hash=payment.payment_hash,
+            payments.PaymentRef.of(payment, agent.actor),
             metadata=verified.metadata,
             level=ConfirmationStatus.CONFIRMED,
             fee_lamports=verified.fee_lamports,
@@ -127,6 +127,7 @@ def settle(agent: Agent, payment_id: uuid.UUID) -> str:
             payment_id,
             ErrorCategory.UNKNOWN.value,
             "reserved but never signed: released",
+            actor=agent.actor,
         )
         return PaymentStatus.FAILED.value
     if payment.status is PaymentStatus.SIGNED:
@@ -136,9 +137,13 @@ def settle(agent: Agent, payment_id: uuid.UUID) -> str:
         except AgentError:
             return PaymentStatus.SIGNED.value
         if signature:
-            payments.mark_confirmed(
-                agent.session(), payment_id, payment_hash=signature, receipt=None, accessed=False
-            )
+            with agent.write() as conn:
+                payments.mark_confirmed(
+                    conn,
+                    payments.PaymentRef.of(payment, agent.actor),
+                    payment_hash=signature,
+                    receipt=None,
+                )
         elif payment.last_valid_block_height is not None and (
             height > payment.last_valid_block_height
         ):
@@ -147,6 +152,7 @@ def settle(agent: Agent, payment_id: uuid.UUID) -> str:
                 payment_id,
                 ErrorCategory.UNKNOWN.value,
                 "proven dead: not on chain and its blockhash expired",
+                actor=agent.actor,
                 details={"block_height": height, "last_valid": payment.last_valid_block_height},
             )
             return PaymentStatus.FAILED.value
@@ -218,6 +224,7 @@ def reconcile(agent: Agent, older_than_s: float = 0.0) -> dict[str, Any]:
             ErrorCategory.UNKNOWN.value,
             "interrupted: the agent stopped before this request finished",
             details={"reconciled": True},
+            actor=agent.actor,
         )
         counts["requests_failed"] = counts.get("requests_failed", 0) + 1
     counts["finalized"] = upgrade_finalized(agent)

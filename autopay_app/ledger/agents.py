@@ -8,7 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.errors import LedgerError
-from autopay_app.models import Agent, AuditEvent, AuditEventType, AutonomyLevel, Severity
+from autopay_app.models import (
+    Agent,
+    ApiRequest,
+    AuditEvent,
+    AuditEventType,
+    AutonomyLevel,
+    Severity,
+)
 from autopay_app.secrets import SecretBox
 
 
@@ -37,6 +44,21 @@ def ensure_agent(
                 f"agent {name!r} already uses wallet {agent.wallet_address}, not {wallet_address}"
             )
     return agent
+
+
+def autonomy_level(session: Session, agent_id: uuid.UUID) -> AutonomyLevel:
+    with session.begin():
+        return session.scalars(sa.select(Agent.autonomy_level).where(Agent.id == agent_id)).one()
+
+
+def name_for_request(session: Session, request_id: uuid.UUID) -> str | None:
+    """The name of the agent that made request ``request_id`` (None: no such request)."""
+    with session.begin():
+        return session.scalar(
+            sa.select(Agent.name)
+            .join(ApiRequest, ApiRequest.agent_id == Agent.id)
+            .where(ApiRequest.id == request_id)
+        )
 
 
 def _context(agent_id: uuid.UUID) -> bytes:

@@ -1,14 +1,18 @@
-"""The payment side of the flow: write-ahead, confirmation, verification, failure.
+"""The payment side of a paid request: reservation, write-ahead, confirmation, verification.
 
-INITIATED (reserved) -> SIGNED (signed bytes committed *before* sending) ->
-CONFIRMED (seller's settlement receipt, or found on chain) -> VERIFIED (the
-agent read the transfer on chain itself), or FAILED. Each status change writes
-its audit event: through :mod:`autopay_app.ledger.hooks` for ORM changes, and
-inside the statement itself on the agent's hot path (:func:`write_ahead`,
-:func:`mark_delivered`, :func:`mark_verified`: one round trip each, built with
-the same :func:`~autopay_app.ledger.hooks.status_event`). A payment is born
-SIGNED: reserved and signed under the spend lock in one transaction, its history
-INITIATED -> SIGNED recorded with it.
+INITIATED (reserved under the spend lock) -> SIGNED (signed bytes committed
+*before* sending) -> CONFIRMED (seller's settlement receipt, or found on chain)
+-> VERIFIED (the agent read the transfer on chain itself), or FAILED. One
+function per transition: :func:`reserve`, :func:`write_ahead`,
+:func:`mark_confirmed`, :func:`mark_verified`, :func:`mark_failed`. Each status
+change audits itself (a trigger, :mod:`autopay_app.ledger.audit`); the functions
+only name the actor.
+
+The transitions on the path of every paid request are single statements on the
+agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the reservation
+and the write-ahead share one transaction under the agent's spend lock (the
+lock, the INSERT with the caps read, the UPDATE to SIGNED), then confirmation
+and verification are one autocommit statement each.
 """
 
 from __future__ import annotations
@@ -20,63 +24,54 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import audit_rows, direct, hooks
+from autopay_app.ledger import audit, direct, spend
 from autopay_app.models import (
     ApiRequest,
-    AuditEvent,
-    AuditEventType,
     ConfirmationStatus,
     ErrorCategory,
     ErrorClassification,
     Payment,
     PaymentStatus,
     RequestStatus,
-    Severity,
     TransactionLog,
 )
 
 
 @dataclass(frozen=True)
 class PaymentRef:
-    """What the hot path's statements need to know about a payment to audit it."""
+    """A payment as the hot path's statements name it, with the actor of the change."""
 
     payment_id: uuid.UUID
     request_id: uuid.UUID
-    agent_id: uuid.UUID
-    amount: Decimal
-    currency: str
+    actor: str
 
     @classmethod
-    def of(cls, payment: Payment) -> PaymentRef:
-        return cls(
-            payment.id, payment.api_request_id, payment.agent_id, payment.amount, payment.currency
-        )
-
-    def status_event(self, before: str | None, after: str, payment_hash: str | None) -> Any:
-        return hooks.status_event(
-            payment_id=self.payment_id,
-            request_id=self.request_id,
-            before=before,
-            after=after,
-            amount=self.amount,
-            currency=self.currency,
-            payment_hash=payment_hash,
-        )
+    def of(cls, payment: Payment, actor: str) -> PaymentRef:
+        return cls(payment.id, payment.api_request_id, actor)
 
 
 @dataclass(frozen=True)
-class WriteAhead:
-    """What a payment row holds before it is sent: the terms and the signed bytes."""
+class Terms:
+    """What is paid, to whom and how: known before anything is signed."""
 
+    agent_id: uuid.UUID
+    amount: Decimal
+    currency: str
     amount_atomic: int
     asset_mint: str
     pay_to: str
     network: str
     facilitator_url: str | None
     x402_version: int
+
+
+@dataclass(frozen=True)
+class SignedBytes:
+    """What the payment row holds before it is sent: the signed transaction and its ids."""
+
     payer_signature: str
     memo: str
     signed_transaction: str
@@ -84,141 +79,177 @@ class WriteAhead:
     payment_identifier: str | None
 
 
-_WRITE_AHEAD = """
-WITH p AS (
+@dataclass(frozen=True)
+class Reservation:
+    payment_id: uuid.UUID
+    spent_hour: Decimal
+    spent_day: Decimal
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The paid answer: the data and what the seller answered with."""
+
+    data: Any
+    http_status: int
+    headers: dict[str, Any]
+    latency_ms: int
+
+
+_RESERVE_ROW = """
+WITH reserved AS (
     INSERT INTO payments (id, api_request_id, agent_id, amount, currency, amount_atomic,
-                          asset_mint, pay_to, network, facilitator_url, x402_version, status,
-                          payer_signature, memo, signed_transaction, last_valid_block_height,
-                          payment_identifier)
+                          asset_mint, pay_to, network, facilitator_url, x402_version, status)
     VALUES (%(payment_id)s, %(request_id)s, %(agent_id)s, %(amount)s,
             CAST(%(currency)s AS payment_currency), %(amount_atomic)s, %(asset_mint)s,
-            %(pay_to)s, %(network)s, %(facilitator_url)s, %(x402_version)s, 'SIGNED',
-            %(payer_signature)s, %(memo)s, %(signed_transaction)s,
-            %(last_valid_block_height)s, %(payment_identifier)s)
-    RETURNING api_request_id
-), r AS (
-    UPDATE api_requests
-    SET status = 'PAID',
-        http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
-        x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
-        response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
-    WHERE id IN (SELECT api_request_id FROM p)
+            %(pay_to)s, %(network)s, %(facilitator_url)s, %(x402_version)s, 'INITIATED')
 )
-""" + audit_rows.insert_events()
+"""
+assert spend.UNDER_LOCK.sql.lstrip().upper().startswith("SELECT")
+_RESERVE = _RESERVE_ROW + spend.UNDER_LOCK.sql
+
+
+def reserve(
+    conn: direct.Connection,
+    ref: PaymentRef,
+    terms: Terms,
+    *,
+    endpoint: str,
+    url: str | None = None,
+) -> Reservation:
+    """Reserve the payment inside the caller's transaction: take the agent's spend lock,
+    INSERT the row INITIATED and read the caps and windows (one statement: the read's
+    snapshot does not count the new row), then check the caps.
+
+    Two statements; the caller signs and calls :func:`write_ahead` in the same
+    transaction. If anything raises, the transaction rolls back and nothing was reserved.
+
+    Raises:
+        spend.CapExceeded: A cap would be exceeded.
+        spend.Unsettled: An earlier payment for ``url`` may still land.
+    """
+    spend.lock(conn, terms.agent_id, ref.actor)
+    params = spend.UNDER_LOCK.params(
+        {
+            "payment_id": ref.payment_id,
+            "request_id": ref.request_id,
+            **asdict(terms),
+            "endpoint": endpoint,
+            "url": url,
+        }
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_RESERVE, params, prepare=True)
+        row = cur.fetchone()
+    hour, day = spend.checked(row, terms.amount, endpoint, url)
+    return Reservation(ref.payment_id, hour, day)
+
+
+_WRITE_AHEAD = """
+WITH p AS (
+    UPDATE payments
+    SET status = 'SIGNED', payer_signature = %(payer_signature)s, memo = %(memo)s,
+        signed_transaction = %(signed_transaction)s,
+        last_valid_block_height = %(last_valid_block_height)s,
+        payment_identifier = %(payment_identifier)s
+    WHERE id = %(payment_id)s AND status = 'INITIATED'
+    RETURNING api_request_id
+)
+UPDATE api_requests
+SET status = 'PAID',
+    http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
+    x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
+    response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
+WHERE id IN (SELECT api_request_id FROM p)
+"""
 
 
 def write_ahead(
     conn: direct.Connection,
     ref: PaymentRef,
-    payment: WriteAhead,
+    signed: SignedBytes,
     x402: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> None:
-    """The payment with its signed bytes, durable before anything is sent.
+    """The signed bytes, durable before anything is sent: INITIATED -> SIGNED, the request
+    PAID, with the 402's instructions and headers (``x402``) when they are not stored yet.
 
-    One statement, inside the transaction that holds the spend lock
-    (:func:`autopay_app.ledger.spend.reserve`): the row (SIGNED, its history
-    INITIATED -> SIGNED in the audit trail) and the request PAID, with the 402's
-    instructions and headers (``x402``) when they are not stored yet.
+    One statement, in the transaction of :func:`reserve` (which named the actor).
     """
     conn.execute(
         _WRITE_AHEAD,
         {
             "payment_id": ref.payment_id,
-            "request_id": ref.request_id,
-            "agent_id": ref.agent_id,
-            "amount": ref.amount,
-            "currency": str(ref.currency),
-            **asdict(payment),
+            **asdict(signed),
             "http_status": 402 if x402 else None,
             "x402_instructions": _json(x402[0]) if x402 else None,
             "response_headers": _json({"402": x402[1]}) if x402 else None,
-            "events": audit_rows.rows(
-                ref.status_event(None, "INITIATED", None),
-                ref.status_event("INITIATED", "SIGNED", None),
-            ),
         },
         prepare=True,
     )
 
 
-_MARK_DELIVERED = (
-    """
-WITH p AS (
+_MARK_CONFIRMED = f"""
+WITH {audit.ACTOR_CTE}, p AS (
     UPDATE payments
-    SET status = 'CONFIRMED',
+    SET status = CASE WHEN status IN ('INITIATED', 'SIGNED') THEN 'CONFIRMED'::payment_status
+                      ELSE status END,
         payment_hash = coalesce(payment_hash, %(payment_hash)s),
         verification_callback = coalesce(CAST(%(receipt)s AS jsonb), verification_callback)
-    WHERE id = %(payment_id)s AND status = 'SIGNED'
-    RETURNING id
+    FROM ctx
+    WHERE id = %(payment_id)s
+    RETURNING api_request_id
 ), r AS (
     UPDATE api_requests
     SET status = 'ACCESSED', data_accessed = CAST(%(data)s AS jsonb),
         http_status = %(http_status)s, latency_ms = %(latency_ms)s,
-        response_headers = coalesce(response_headers, '{}'::jsonb)
+        response_headers = coalesce(response_headers, '{{}}'::jsonb)
             || jsonb_build_object(CAST(%(status_key)s AS text), CAST(%(headers)s AS jsonb))
-    WHERE id = %(request_id)s AND EXISTS (SELECT 1 FROM p)
+    WHERE CAST(%(accessed)s AS boolean) AND id IN (SELECT api_request_id FROM p)
 )
+SELECT 1 FROM p
 """
-    + audit_rows.insert_events("WHERE EXISTS (SELECT 1 FROM p)")
-    + "RETURNING 1"
-)
 
 
-def mark_delivered(
+def mark_confirmed(
     conn: direct.Connection,
     ref: PaymentRef,
     *,
     payment_hash: str,
     receipt: dict[str, Any] | None,
-    data: Any,
-    http_status: int,
-    headers: dict[str, Any],
-    latency_ms: int,
-    endpoint: str,
+    delivery: Delivery | None = None,
 ) -> bool:
-    """The paid answer arrived: SIGNED -> CONFIRMED with the seller's receipt, the request
-    ACCESSED with its data, and their audit events, in one statement on an autocommit
-    ``conn``. (VERIFIED follows once the agent has read the transfer on chain.)
+    """The payment settled: SIGNED (or INITIATED) -> CONFIRMED with its transaction id and
+    the seller's receipt; with a ``delivery`` the request is ACCESSED with its data.
 
-    Returns False (nothing written) when the payment is no longer SIGNED; the caller
-    then goes through :func:`mark_confirmed`, which handles every state.
+    One statement on an autocommit ``conn``, from any state: a payment another
+    process confirmed or verified first keeps its status (VERIFIED follows once
+    the agent has read the transfer on chain). Returns False when there is no
+    such payment.
     """
-    access = {
-        "event_type": AuditEventType.API_ACCESS,
-        "related_id": ref.request_id,
-        "details": {
-            "endpoint": endpoint,
-            "http_status": http_status,
-            "payment_hash": payment_hash,
-            "latency_ms": latency_ms,
-        },
-    }
+    data = delivery or Delivery(None, 0, {}, 0)
     written = conn.execute(
-        _MARK_DELIVERED,
+        _MARK_CONFIRMED,
         {
+            "actor": ref.actor,
             "payment_id": ref.payment_id,
-            "request_id": ref.request_id,
-            "agent_id": ref.agent_id,
             "payment_hash": payment_hash,
             "receipt": _json(receipt),
-            "data": _json(data),
-            "http_status": http_status,
-            "latency_ms": latency_ms,
-            "status_key": str(http_status),
-            "headers": _json(headers),
-            "events": audit_rows.rows(
-                ref.status_event("SIGNED", "CONFIRMED", payment_hash), access
-            ),
+            "accessed": delivery is not None,
+            "data": _json(data.data),
+            "http_status": data.http_status,
+            "latency_ms": data.latency_ms,
+            "status_key": str(data.http_status),
+            "headers": _json(data.headers),
         },
         prepare=True,
     ).fetchone()
     return written is not None
 
 
-_MARK_VERIFIED = (
-    """
-WITH p AS (
+_MARK_VERIFIED = f"""
+WITH {audit.ACTOR_CTE}, p AS (
     UPDATE payments SET status = 'VERIFIED'
+    FROM ctx
     WHERE id = %(payment_id)s AND status = 'CONFIRMED'
     RETURNING id
 ), t AS (
@@ -226,107 +257,69 @@ WITH p AS (
     SELECT id, CAST(%(metadata)s AS jsonb), CAST(%(level)s AS confirmation_status), %(fee)s
     FROM p
 )
+SELECT 1 FROM p
 """
-    + audit_rows.insert_events("WHERE EXISTS (SELECT 1 FROM p)")
-    + "RETURNING 1"
-)
 
 
 def mark_verified(
     conn: direct.Connection,
     ref: PaymentRef,
     *,
-    payment_hash: str | None,
     metadata: dict[str, Any],
     level: ConfirmationStatus,
     fee_lamports: int | None,
 ) -> bool:
     """CONFIRMED -> VERIFIED: the agent read the transfer on chain and it matched.
 
-    One statement on an autocommit ``conn``: the status, the transaction log at
-    ``level`` and the PAYMENT_SUCCESS audit event. Returns False (nothing written)
-    when the payment is not CONFIRMED.
+    One statement on an autocommit ``conn``: the status and the transaction log at
+    ``level``. Returns False (nothing written) when the payment is not CONFIRMED.
     """
     written = conn.execute(
         _MARK_VERIFIED,
         {
+            "actor": ref.actor,
             "payment_id": ref.payment_id,
-            "agent_id": ref.agent_id,
             "metadata": _json(metadata),
             "level": level.value,
             "fee": _fee(fee_lamports),
-            "events": audit_rows.rows(ref.status_event("CONFIRMED", "VERIFIED", payment_hash)),
         },
         prepare=True,
     ).fetchone()
     return written is not None
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def mark_confirmed(
+def mark_failed(
     session: Session,
     payment_id: uuid.UUID,
+    category: str,
+    message: str,
     *,
-    payment_hash: str,
-    receipt: dict[str, Any] | None,
-    data: Any = None,
-    http_status: int | None = None,
-    headers: dict[str, Any] | None = None,
-    latency_ms: int | None = None,
-    accessed: bool = True,
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """The payment settled (from any state); with ``accessed`` the request got its data.
-
-    The general path: reconciliation, and the flow when another process moved the
-    payment first. The flow's own path is :func:`mark_delivered`.
-    """
+    """FAILED (releases the reservation) with its classification; the PAYMENT_FAILURE
+    event carries ``category``, ``message`` and ``details``."""
     with session.begin():
-        payment = session.get_one(Payment, payment_id)
-        if payment.status in (PaymentStatus.SIGNED, PaymentStatus.INITIATED):
-            payment.status = PaymentStatus.CONFIRMED
-        payment.payment_hash = payment.payment_hash or payment_hash
-        if receipt is not None:
-            payment.verification_callback = receipt
-        if not accessed:
-            return
-        # One UPDATE (no read): the 200's headers join the 402's under their status.
-        _set_request(
-            session,
-            payment.api_request_id,
-            status=RequestStatus.ACCESSED,
-            data_accessed=data,
-            http_status=http_status,
-            latency_ms=latency_ms,
-            response_headers=sa.func.coalesce(
-                ApiRequest.response_headers, sa.text("'{}'::jsonb")
-            ).op("||")(
-                sa.func.jsonb_build_object(str(http_status), sa.cast(headers, postgresql.JSONB))
-            ),
+        audit.tag(
+            session, actor, {"category": category, "message": message[:1000], **(details or {})}
         )
+        payment = session.get_one(Payment, payment_id)
+        payment.status = PaymentStatus.FAILED
         session.add(
-            AuditEvent(
+            ErrorClassification(
                 agent_id=payment.agent_id,
-                event_type=AuditEventType.API_ACCESS,
-                related_id=payment.api_request_id,
-                details={
-                    "endpoint": endpoint_of(session, payment.api_request_id),
-                    "http_status": http_status,
-                    "payment_hash": payment_hash,
-                    "latency_ms": latency_ms,
-                },
+                payment_id=payment_id,
+                api_request_id=payment.api_request_id,
+                category=ErrorCategory(category),
+                retryable=False,
+                message=message[:4000],
+                details=details,
             )
         )
 
 
-def _set_request(session: Session, request_id: uuid.UUID, **values: Any) -> None:
-    session.execute(sa.update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
-
-
-def endpoint_of(session: Session, request_id: uuid.UUID) -> str | None:
-    return session.scalar(sa.select(ApiRequest.endpoint).where(ApiRequest.id == request_id))
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _fee(lamports: int | None) -> Decimal | None:
@@ -347,46 +340,10 @@ def add_log(
                 payment_id=payment_id,
                 solana_tx_metadata=metadata,
                 confirmation_status=level,
-                gas_fees=Decimal(fee_lamports) if fee_lamports is not None else None,
+                gas_fees=_fee(fee_lamports),
                 error_message=error,
             )
         )
-
-
-def mark_failed(
-    session: Session,
-    payment_id: uuid.UUID,
-    category: str,
-    message: str,
-    *,
-    severity: Severity = Severity.ERROR,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """FAILED (releases the reservation) with its classification."""
-    with session.begin():
-        payment = session.get_one(Payment, payment_id)
-        payment.status = PaymentStatus.FAILED
-        session.add(
-            ErrorClassification(
-                agent_id=payment.agent_id,
-                payment_id=payment_id,
-                api_request_id=payment.api_request_id,
-                category=ErrorCategory(category),
-                retryable=False,
-                message=message[:4000],
-                details=details,
-            )
-        )
-        if severity is Severity.ERROR and category == ErrorCategory.SIGNATURE_INVALID:
-            session.add(
-                AuditEvent(
-                    agent_id=payment.agent_id,
-                    event_type=AuditEventType.PAYMENT_FAILURE,
-                    severity=Severity.ERROR,
-                    related_id=payment_id,
-                    details={"category": category, "message": message[:1000], **(details or {})},
-                )
-            )
 
 
 def get(session: Session, payment_id: uuid.UUID) -> Payment:
@@ -411,6 +368,24 @@ def in_states(
                     <= sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_s),
                 )
                 .order_by(Payment.created_at)
+            )
+        )
+
+
+def unsettled_for_url(session: Session, agent_id: uuid.UUID, url: str) -> list[uuid.UUID]:
+    """SIGNED payments of ``agent_id`` for ``url`` whose request failed: abandoned, maybe
+    landed. Their fate is settled from the chain before ``url`` is paid for again."""
+    with session.begin():
+        return list(
+            session.scalars(
+                sa.select(Payment.id)
+                .join(ApiRequest)
+                .where(
+                    Payment.agent_id == agent_id,
+                    Payment.status == PaymentStatus.SIGNED,
+                    ApiRequest.url == url,
+                    ApiRequest.status == RequestStatus.FAILED,
+                )
             )
         )
 

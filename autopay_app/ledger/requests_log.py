@@ -1,66 +1,70 @@
-"""The request side of the pay-and-fetch flow: one transaction per step.
+"""The request side of a paid request: one transaction per step.
 
 The steps on every request's path (open, 402) are single SQL statements run by
 psycopg on an autocommit connection (:mod:`autopay_app.ledger.direct`); the
 rest are ORM transactions.
 
 PENDING -> PAYMENT_REQUIRED -> PAID -> ACCESSED, or FAILED with an
-ErrorClassification and an audit event. Retries are RetryAttempt rows.
+ErrorClassification. Each status change audits itself (a trigger: API_ACCESS on
+ACCESSED, the failure's event on FAILED, REQUEST_STATUS otherwise); the
+functions name the actor and, for a failure, its context
+(:mod:`autopay_app.ledger.audit`). Retries are RetryAttempt rows.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import direct
+from autopay_app.ledger import audit, direct
 from autopay_app.models import (
     ApiRequest,
     ApiType,
-    AuditEvent,
-    AuditEventType,
     ErrorCategory,
     ErrorClassification,
+    Payment,
     RequestStatus,
     RetryAttempt,
     RetryOutcome,
-    Severity,
 )
 
 TERMINAL = (RequestStatus.ACCESSED, RequestStatus.FAILED)
 
-#: Which audit event a failure of each category raises.
-_FAILURE_EVENT = {
-    ErrorCategory.NETWORK: AuditEventType.NETWORK_ISSUE,
-    ErrorCategory.RPC_TIMEOUT: AuditEventType.NETWORK_ISSUE,
-    ErrorCategory.SELLER_TIMEOUT: AuditEventType.NETWORK_ISSUE,
-    ErrorCategory.RATE_LIMITED: AuditEventType.NETWORK_ISSUE,
-    ErrorCategory.SELLER_5XX: AuditEventType.NETWORK_ISSUE,
-    ErrorCategory.POLICY_DENIED: AuditEventType.AGENT_DECISION,
-    ErrorCategory.INSUFFICIENT_FUNDS: AuditEventType.LOW_BALANCE,
-}
+
+@dataclass(frozen=True)
+class Outcome:
+    """A request as it ended, with its latest payment (None: no payment was made)."""
+
+    request: ApiRequest
+    payment: Payment | None
 
 
-_OPEN = """
+_OPEN = f"""
+WITH {audit.ACTOR_CTE}
 INSERT INTO api_requests (id, agent_id, url, endpoint, api_type, request_payload)
-VALUES (%(id)s, %(agent_id)s, %(url)s, %(endpoint)s, CAST(%(api_type)s AS api_type),
-        CAST(%(request_payload)s AS jsonb))
+SELECT CAST(%(id)s AS uuid), CAST(%(agent_id)s AS uuid), %(url)s, %(endpoint)s,
+       CAST(%(api_type)s AS api_type), CAST(%(request_payload)s AS jsonb)
+FROM ctx
 """
-_RECORD_402 = """
+_RECORD_402 = f"""
+WITH {audit.ACTOR_CTE}
 UPDATE api_requests
 SET http_status = 402, x402_instructions = CAST(%(x402_instructions)s AS jsonb),
     response_headers = CAST(%(response_headers)s AS jsonb), status = 'PAYMENT_REQUIRED'
+FROM ctx
 WHERE id = %(request_id)s
 """
 
 
 def open_request(
     conn: direct.Connection,
+    actor: str,
     agent_id: uuid.UUID,
     url: str,
     endpoint: str,
@@ -72,6 +76,7 @@ def open_request(
     conn.execute(
         _OPEN,
         {
+            "actor": actor,
             "id": request_id,
             "agent_id": agent_id,
             "url": url,
@@ -86,6 +91,7 @@ def open_request(
 
 def record_402(
     conn: direct.Connection,
+    actor: str,
     request_id: uuid.UUID,
     document: dict[str, Any],
     headers: dict[str, Any],
@@ -94,6 +100,7 @@ def record_402(
     conn.execute(
         _RECORD_402,
         {
+            "actor": actor,
             "request_id": request_id,
             "x402_instructions": json.dumps(document),
             "response_headers": json.dumps({"402": headers}),
@@ -109,29 +116,16 @@ def record_free_access(
     status: int,
     headers: dict[str, Any],
     latency_ms: int,
+    *,
+    actor: str | None = None,
 ) -> None:
+    """The resource was free (no 402): ACCESSED with its data."""
     with session.begin():
+        audit.tag(session, actor)
         request = session.get_one(ApiRequest, request_id)
         request.http_status, request.response_headers = status, {str(status): headers}
         request.data_accessed, request.latency_ms = data, latency_ms
         request.status = RequestStatus.ACCESSED
-        _access_event(session, request)
-
-
-def _access_event(session: Session, request: ApiRequest) -> None:
-    session.add(
-        AuditEvent(
-            agent_id=request.agent_id,
-            event_type=AuditEventType.API_ACCESS,
-            related_id=request.id,
-            details={
-                "endpoint": request.endpoint,
-                "url": request.url,
-                "http_status": request.http_status,
-                "latency_ms": request.latency_ms,
-            },
-        )
-    )
 
 
 def record_attempt(
@@ -167,14 +161,24 @@ def fail(
     http_status: int | None = None,
     payment_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
+    actor: str | None = None,
 ) -> None:
-    """Mark the request FAILED with its classification and an audit event."""
+    """Mark the request FAILED with its classification; its audit event (by category:
+    NETWORK_ISSUE, AGENT_DECISION, LOW_BALANCE or PAYMENT_FAILURE) carries ``category``,
+    ``message``, ``x402_reason`` and ``details``."""
     cat = (
         ErrorCategory(category)
         if category in ErrorCategory.__members__
         else (ErrorCategory.UNKNOWN)
     )
+    context = {
+        "category": cat.value,
+        "message": message[:1000],
+        "x402_reason": x402_reason,
+        **(details or {}),
+    }
     with session.begin():
+        audit.tag(session, actor, context)
         request = session.get_one(ApiRequest, request_id)
         if http_status is not None:
             request.http_status = http_status
@@ -191,23 +195,6 @@ def fail(
                 details=details,
             )
         )
-        event = _FAILURE_EVENT.get(cat, AuditEventType.PAYMENT_FAILURE)
-        severity = Severity.WARNING if cat in _FAILURE_EVENT else Severity.ERROR
-        session.add(
-            AuditEvent(
-                agent_id=request.agent_id,
-                event_type=event,
-                severity=severity,
-                related_id=request_id,
-                details={
-                    "category": cat.value,
-                    "message": message[:1000],
-                    "endpoint": request.endpoint,
-                    "x402_reason": x402_reason,
-                    **(details or {}),
-                },
-            )
-        )
 
 
 def unfinished(session: Session, agent_id: uuid.UUID, older_than_s: float) -> list[ApiRequest]:
@@ -222,3 +209,16 @@ def unfinished(session: Session, agent_id: uuid.UUID, older_than_s: float) -> li
             )
         )
     )
+
+
+def outcome(session: Session, request_id: uuid.UUID) -> Outcome:
+    """The request and its latest payment, as they are now."""
+    with session.begin():
+        request = session.get_one(ApiRequest, request_id)
+        payment = session.scalars(
+            sa.select(Payment)
+            .where(Payment.api_request_id == request_id)
+            .order_by(Payment.created_at.desc())
+            .limit(1)
+        ).first()
+        return Outcome(request, payment)

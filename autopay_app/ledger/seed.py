@@ -15,7 +15,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import samples
+from autopay_app.ledger import audit, samples
 from autopay_app.models import (
     Agent,
     ApiRequest,
@@ -39,6 +39,8 @@ from autopay_app.models import (
 )
 
 DEMO_AGENT = "DemoAutopayAgent"
+#: The actor of the demo rows' status events.
+ACTOR = "autopay seed"
 ENDPOINTS = (
     ("/api/market-feed", ApiType.MARKET_DATA, Decimal("0.010")),
     ("/api/arbitrage-signals", ApiType.MARKET_DATA, Decimal("0.025")),
@@ -107,17 +109,12 @@ def _paid(session: Session, agent: Agent, i: int, now: datetime) -> None:
         ),
     )
     session.add_all([request, payment, log])
-    session.add(
-        AuditEvent(
-            agent_id=agent.id,
-            event_type=AuditEventType.API_ACCESS,
-            related_id=request.id,
-            details={"endpoint": path, "status": 200},
-        )
-    )
 
 
 def _failed(session: Session, agent: Agent, now: datetime) -> None:
+    session.flush()  # the paid requests above, audited without this failure's context
+    context = {"category": "SELLER_5XX", "message": "seller answered 503 three times"}
+    audit.tag(session, ACTOR, context | {"error": "facilitator unavailable", "attempts": 3})
     request = ApiRequest(
         agent_id=agent.id,
         endpoint="/api/knowledge/insights",
@@ -129,6 +126,7 @@ def _failed(session: Session, agent: Agent, now: datetime) -> None:
     )
     session.add(request)
     session.flush()
+    audit.tag(session, ACTOR)
     for n, delay in enumerate((1, 2, 4), start=1):
         attempt = RetryAttempt(
             api_request_id=request.id,
@@ -146,15 +144,6 @@ def _failed(session: Session, agent: Agent, now: datetime) -> None:
             retryable=True,
             message="seller answered 503 three times",
             x402_reason=None,
-        )
-    )
-    session.add(
-        AuditEvent(
-            agent_id=agent.id,
-            event_type=AuditEventType.NETWORK_ISSUE,
-            severity=Severity.WARNING,
-            related_id=request.id,
-            details={"error": "facilitator unavailable", "attempts": 3},
         )
     )
     waiting = ApiRequest(
@@ -219,6 +208,7 @@ def seed_demo(session: Session, paid_requests: int = 12) -> SeedReport:
     with session.begin():
         if session.scalar(sa.select(Agent.id).where(Agent.name == DEMO_AGENT)) is not None:
             return SeedReport(created=False, agent=DEMO_AGENT)
+        audit.tag(session, ACTOR)
         now = datetime.now(UTC)
         agent = Agent(
             name=DEMO_AGENT,

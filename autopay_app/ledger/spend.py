@@ -1,12 +1,14 @@
 """Spend windows and reservations: caps hold under concurrency.
 
-A payment is reserved by inserting its row inside a transaction that holds a
-per-agent advisory lock and re-reads what the agent has already committed in the
-rolling hour and day (per agent and per API); the agent signs under that lock
-and writes the row with its signed bytes (write-ahead) before the lock is
-released, so two payments that together exceed a cap cannot both be signed.
-A reservation is released by marking the payment FAILED (failed payments do not
-count); a transaction that rolls back leaves no reservation at all.
+A payment is reserved by inserting its row (INITIATED) inside a transaction that
+holds a per-agent advisory lock (:func:`lock`) and re-reads what the agent has
+already committed in the rolling hour and day, per agent and per API
+(:data:`UNDER_LOCK`, checked by :func:`checked`); the agent signs under that lock
+and writes the signed bytes (write-ahead) before the lock is released, so two
+payments that together exceed a cap cannot both be signed
+(:func:`autopay_app.ledger.payments.reserve`). A reservation is released by
+marking the payment FAILED (failed payments do not count); a transaction that
+rolls back leaves no reservation at all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg.rows import dict_row
 from sqlalchemy.orm import Session
 
 from autopay_app.ledger import direct
@@ -45,13 +46,6 @@ class _Caps:
     hourly_cap: Decimal
     daily_cap: Decimal
     api_caps: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Reservation:
-    payment_id: uuid.UUID
-    spent_hour: Decimal
-    spent_day: Decimal
 
 
 def _spent(
@@ -149,44 +143,32 @@ def _under_lock() -> sa.Select[Any]:
     )
 
 
-_UNDER_LOCK = direct.compiled(_under_lock())
-_LOCK = direct.compiled(
-    sa.select(
-        sa.func.pg_advisory_xact_lock(
-            sa.func.hashtextextended(sa.bindparam("key", type_=sa.Text), 0)
-        )
-    )
-)
+#: The read under the lock (parameters ``agent_id``, ``endpoint``, ``url``); a plain SELECT,
+#: so :func:`autopay_app.ledger.payments.reserve` can put the reservation's INSERT in front.
+UNDER_LOCK = direct.compiled(_under_lock())
+#: The agent's spend lock for the rest of the transaction, and the transaction's actor.
+LOCK = """
+SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0)),
+       set_config('autopay.actor', %(actor)s, true)
+"""
 
 
-def reserve(
-    conn: direct.Connection,
-    *,
-    agent_id: uuid.UUID,
-    amount: Decimal,
-    endpoint: str,
-    url: str | None = None,
-) -> Reservation:
-    """Take the agent's spend lock inside the caller's transaction and check the caps.
+def lock(conn: direct.Connection, agent_id: uuid.UUID, actor: str) -> None:
+    """Take ``agent_id``'s spend lock (held until the transaction ends); name its actor."""
+    conn.execute(LOCK, {"key": f"autopay-spend:{agent_id}", "actor": actor}, prepare=True)
 
-    Two statements: the per-agent advisory lock (held until the caller's transaction
-    ends) and one read of the policy and the windows, taken after the lock so it sees
-    every committed payment. The caller writes the payment in the same transaction
-    (:func:`autopay_app.ledger.payments.write_ahead`): that row is the reservation.
+
+def checked(
+    row: dict[str, Any] | None, amount: Decimal, endpoint: str, url: str | None
+) -> tuple[Decimal, Decimal]:
+    """Check ``amount`` against the caps read by :data:`UNDER_LOCK`; returns the hour's and
+    the day's spend before it.
 
     Raises:
         CapExceeded: A cap would be exceeded.
         Unsettled: An earlier payment for ``url`` is SIGNED and its request FAILED:
             its fate must be settled from the chain before paying again.
     """
-    conn.execute(_LOCK.sql, _LOCK.params({"key": f"autopay-spend:{agent_id}"}), prepare=True)
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            _UNDER_LOCK.sql,
-            _UNDER_LOCK.params({"agent_id": agent_id, "endpoint": endpoint, "url": url}),
-            prepare=True,
-        )
-        row = cur.fetchone()
     if row is None:
         raise CapExceeded("the agent has no spend policy")
     if row["unsettled"]:
@@ -197,4 +179,4 @@ def reserve(
     api_hour = Decimal(row["api_hour"]) if capped else None
     api_day = Decimal(row["api_day"]) if capped else None
     _check(policy, amount, hour, day, api_hour, api_day, endpoint)
-    return Reservation(uuid.uuid4(), hour, day)
+    return hour, day

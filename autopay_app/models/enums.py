@@ -51,12 +51,15 @@ class RetryOutcome(enum.StrEnum):
 
 
 class AuditEventType(enum.StrEnum):
-    """The seed's six event types, plus three the ledger needs.
+    """The seed's six event types, plus four the ledger needs.
 
     ``PAYMENT_STATUS`` records a payment status change that is neither a success
-    nor a failure (INITIATED, SIGNED, CONFIRMED); ``AGENT_DECISION`` records a
-    policy or scheduling decision (bought, skipped, refused, and why); ``BACKUP``
-    records a backup of the ledger and its outcome (no agent: ``agent_id`` is NULL).
+    nor a failure (INITIATED, SIGNED, CONFIRMED); ``REQUEST_STATUS`` the same for
+    a request (PENDING, PAYMENT_REQUIRED, PAID: ACCESSED is API_ACCESS, FAILED the
+    failure's event); status events are written by triggers (migration 0011).
+    ``AGENT_DECISION`` records a policy or scheduling decision (bought, skipped,
+    refused, and why); ``BACKUP`` records a backup of the ledger and its outcome
+    (no agent: ``agent_id`` is NULL).
     """
 
     PAYMENT_SUCCESS = "PAYMENT_SUCCESS"
@@ -68,6 +71,7 @@ class AuditEventType(enum.StrEnum):
     PAYMENT_STATUS = "PAYMENT_STATUS"
     AGENT_DECISION = "AGENT_DECISION"
     BACKUP = "BACKUP"
+    REQUEST_STATUS = "REQUEST_STATUS"
 
 
 class Severity(enum.StrEnum):

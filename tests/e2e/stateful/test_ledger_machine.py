@@ -187,6 +187,29 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.agent.chain.balances(self.agent.address).usdc >= 0
         assert self._count("wallet_balances", "balance_usdc < 0 OR balance_cash < 0") == 0
 
+    @invariant()
+    def every_status_change_is_exactly_one_audit_event(self) -> None:
+        """Per payment and per request, the status events chain from nothing to the row's
+        status, one event per transition, each naming the agent as its actor."""
+        for table, key in (("payments", "payment_id"), ("api_requests", "api_request_id")):
+            with self.engine.connect() as conn:
+                histories = conn.execute(
+                    sa.text(
+                        f"SELECT t.status::text, array_agg(e.details->>'from' ORDER BY "
+                        f"e.created_at), array_agg(e.details->>'to' ORDER BY e.created_at), "
+                        f"array_agg(e.details->>'actor') FROM {table} t JOIN audit_events e "
+                        f"ON e.related_id = t.id AND e.details ? '{key}' AND e.details ? 'to' "
+                        f"WHERE t.agent_id = :a GROUP BY t.id, t.status"
+                    ),
+                    {"a": self.agent.agent_id},
+                ).all()
+            assert len(histories) == self._count(table, "true")  # every row has its history
+            for status, moves_from, moves_to, actors in histories:
+                assert moves_from == [None, *moves_to[:-1]], (table, moves_from, moves_to)
+                assert moves_to[-1] == status and None not in moves_to
+                assert all(a != b for a, b in zip(moves_from[1:], moves_to[1:], strict=True))
+                assert {a.split(":")[0] for a in actors} == {"agent"}, actors
+
     # -------------------------------------------------------------- helpers
     def _spent_on_chain(self) -> Decimal:
         return self.funded - self.agent.chain.balances(self.agent.address).usdc

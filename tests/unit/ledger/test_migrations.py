@@ -121,3 +121,44 @@ def test_backup_events_migration_goes_down_with_events_and_up_again(server_url: 
         assert owner == ("autopay_owner",)
     finally:
         databases.drop_database(server_url, "autopay_backup_updown")
+
+
+def test_status_audit_downgrade_keeps_request_events_as_api_access(server_url: str) -> None:
+    """Migration 0011 down: triggers gone, REQUEST_STATUS rows kept as API_ACCESS."""
+    import importlib.util
+
+    from autopay_app import MIGRATIONS_DIR
+
+    path = MIGRATIONS_DIR / "versions" / "0011_status_audit_triggers.py"
+    spec = importlib.util.spec_from_file_location("migration_0011", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+
+    url = databases.create_database(server_url, "autopay_audit_down")
+    try:
+        databases.migrate(url)
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO agents (name, wallet_address, autonomy_level) "
+                "VALUES ('a', 'w', 'PHASE1')"
+            )
+            conn.execute(
+                "INSERT INTO api_requests (agent_id, endpoint, api_type) "
+                "SELECT id, '/x', 'MARKET_DATA' FROM agents"
+            )
+            assert conn.execute("SELECT event_type::text FROM audit_events").fetchall() == [
+                ("REQUEST_STATUS",)
+            ]
+        databases.migrate(url, migration.down_revision, down=True)
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            kinds = conn.execute("SELECT enum_range(NULL::audit_event_type)::text").fetchone()
+            assert kinds is not None and "REQUEST_STATUS" not in kinds[0]
+            assert "BACKUP" in kinds[0]  # the revision below keeps its own value
+            rows = conn.execute("SELECT event_type::text, details->>'to' FROM audit_events")
+            assert rows.fetchall() == [("API_ACCESS", "PENDING")]
+            conn.execute("UPDATE api_requests SET status = 'FAILED'")
+            assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == (1,)
+        databases.migrate(url)
+    finally:
+        databases.drop_database(server_url, "autopay_audit_down")

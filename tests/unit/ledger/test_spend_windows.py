@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -10,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app import MIGRATIONS_DIR
-from autopay_app.ledger import direct, policies, spend
+from autopay_app.ledger import direct, payments, policies, spend
 from autopay_app.models import PaymentStatus
-from tests.factories import make_agent, make_payment, make_request, query
+from tests.factories import make_agent, make_payment, make_request, make_terms, query
 
 
 def _windows(session: Session, agent_id, endpoint=None) -> tuple[Decimal, Decimal]:  # type: ignore[no-untyped-def]
@@ -79,14 +81,23 @@ def test_reserve_refuses_what_would_exceed_a_cap_and_sees_committed_payments(
     engine = session.get_bind()
     with session.begin():
         agent = make_agent(session)
-        make_payment(session, make_request(session, agent), amount=Decimal("0.75"))
+        request = make_request(session, agent)
+        make_payment(session, request, amount=Decimal("0.75"))
     policies.get_or_create(session, agent.id)
     policies.update(session, agent.id, per_request_cap=1, hourly_cap=1, daily_cap=5)
-    with direct.transaction(engine) as conn:
-        held = spend.reserve(conn, agent_id=agent.id, amount=Decimal("0.25"), endpoint="/x")
+
+    def reserve(amount: str) -> payments.Reservation:
+        ref = payments.PaymentRef(uuid.uuid4(), request.id, "test")
+        terms = replace(make_terms(agent.id), amount=Decimal(amount))
+        with direct.transaction(engine) as conn:
+            return payments.reserve(conn, ref, terms, endpoint="/x")
+
+    held = reserve("0.25")
     assert (held.spent_hour, held.spent_day) == (Decimal("0.75"), Decimal("0.75"))
-    with pytest.raises(spend.CapExceeded, match="hourly cap"), direct.transaction(engine) as conn:
-        spend.reserve(conn, agent_id=agent.id, amount=Decimal("0.26"), endpoint="/x")
+    with pytest.raises(spend.CapExceeded, match="hourly cap"):
+        reserve("0.01")  # the reservation above counts now
+    amounts = query(session, "SELECT amount FROM payments ORDER BY amount")
+    assert [a for (a,) in amounts] == [Decimal("0.25"), Decimal("0.75")]  # refused: no row
 
 
 def test_backfill_sums_existing_payments_per_minute_and_endpoint(session: Session) -> None:
