@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+import uuid
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from autopay_app.ledger import breakers
-
-if TYPE_CHECKING:
-    from autopay_app.agent.core import Agent
 
 SNAPSHOT_TTL_S = 1.0
 
 
 class BreakerBoard:
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    """The breakers as one agent sees them; ``agent_id`` is the actor of their events."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        agent_id: uuid.UUID,
+        threshold: int,
+        cooldown_s: float,
+    ) -> None:
+        self.sessions, self.agent_id = sessions, agent_id
+        self.threshold, self.cooldown_s = threshold, cooldown_s
         self._lock = threading.Lock()
         self._snapshot: dict[str, str] = {}
         self._taken = 0.0
@@ -32,7 +40,7 @@ class BreakerBoard:
     def _states(self) -> dict[str, str]:
         with self._lock:
             if time.monotonic() - self._taken > SNAPSHOT_TTL_S:
-                self._snapshot = breakers.states(self.agent.session())
+                self._snapshot = breakers.states(self.sessions())
                 self._taken = time.monotonic()
             return self._snapshot
 
@@ -44,20 +52,16 @@ class BreakerBoard:
         if self._states().get(name, "CLOSED") == "CLOSED":
             return True
         self._forget()
-        return breakers.admit(
-            self.agent.session(), name, self.agent.agent_id, self.agent.breaker_cooldown
-        )
+        return breakers.admit(self.sessions(), name, self.agent_id, self.cooldown_s)
 
     def success(self, name: str) -> None:
         if self._states().get(name, "CLOSED") == "CLOSED" and name not in self._dirty:
             return
-        breakers.success(self.agent.session(), name, self.agent.agent_id)
+        breakers.success(self.sessions(), name, self.agent_id)
         self._dirty.discard(name)
         self._forget()
 
     def failure(self, name: str, reason: str) -> None:
         self._dirty.add(name)
-        breakers.failure(
-            self.agent.session(), name, self.agent.agent_id, self.agent.breaker_threshold, reason
-        )
+        breakers.failure(self.sessions(), name, self.agent_id, self.threshold, reason)
         self._forget()

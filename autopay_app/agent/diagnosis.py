@@ -21,18 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
 
-from autopay_app.agent import gateway
+from autopay_app.agent import gateway, io
+from autopay_app.agent.context import AgentContext
 from autopay_app.agent.errors import AgentError, FacilitatorRejected, InsufficientFunds
 from autopay_app.agent.gateway import Offer
 from autopay_app.agent.http import Answer
-
-if TYPE_CHECKING:
-    from autopay_app.agent.core import Agent
 
 RECEIVER_ATA_NOT_FOUND = "invalid_exact_svm_payload_transaction_receiver_ata_not_found"
 INSUFFICIENT_FUNDS = "insufficient_funds"
@@ -53,12 +50,12 @@ class Refusal:
     answer: Answer
 
 
-def explain(agent: Agent, refusal: Refusal) -> AgentError | None:
+def explain(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
     """The refusal's proven cause as a classified error, or None when none is proven."""
     checks = (_recipient_account, _balance, _blockhash, _quote)
     try:
         for check in checks:
-            found = check(agent, refusal)
+            found = check(ctx, refusal)
             if found is not None:
                 return found
     except AgentError:
@@ -73,9 +70,9 @@ def _error(
     return kind(f"payment refused by the seller ({said}): {text}", x402_reason=code, cause=cause)
 
 
-def _recipient_account(agent: Agent, refusal: Refusal) -> AgentError | None:
+def _recipient_account(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
     offer = refusal.offer
-    program = agent.rpc(lambda c: c.account_owner(offer.asset))
+    program = io.rpc(ctx, lambda c: c.account_owner(offer.asset))
     if program is None:
         return None
     ata = str(
@@ -85,7 +82,7 @@ def _recipient_account(agent: Agent, refusal: Refusal) -> AgentError | None:
             Pubkey.from_string(program),
         )
     )
-    if agent.rpc(lambda c: c.account_owner(ata)) is not None:
+    if io.rpc(ctx, lambda c: c.account_owner(ata)) is not None:
         return None
     text = (
         f"the recipient {offer.pay_to} has no {refusal.asset} token account "
@@ -97,22 +94,22 @@ def _recipient_account(agent: Agent, refusal: Refusal) -> AgentError | None:
     )
 
 
-def _balance(agent: Agent, refusal: Refusal) -> AgentError | None:
-    held = agent.rpc(lambda c: c.token_balance(agent.address, refusal.asset))
+def _balance(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
+    held = io.rpc(ctx, lambda c: c.token_balance(ctx.address, refusal.asset))
     if held >= refusal.amount:
         return None
     text = (
         f"the agent holds {held} {refusal.asset}, below the amount {refusal.amount}: "
-        f"top up {agent.address} (autopay fund --{refusal.asset.lower()} ...)"
+        f"top up {ctx.address} (autopay fund --{refusal.asset.lower()} ...)"
     )
     return _error(InsufficientFunds, "INSUFFICIENT_FUNDS", INSUFFICIENT_FUNDS, text, refusal)
 
 
-def _blockhash(agent: Agent, refusal: Refusal) -> AgentError | None:
+def _blockhash(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
     last_valid = refusal.last_valid_block_height
     if last_valid is None:
         return None
-    height = agent.rpc(lambda c: c.block_height())
+    height = io.rpc(ctx, lambda c: c.block_height())
     if height <= last_valid:
         return None
     text = (
@@ -122,7 +119,7 @@ def _blockhash(agent: Agent, refusal: Refusal) -> AgentError | None:
     return _error(FacilitatorRejected, "BLOCKHASH_EXPIRED", BLOCKHASH_EXPIRED, text, refusal)
 
 
-def _quote(agent: Agent, refusal: Refusal) -> AgentError | None:
+def _quote(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
     try:
         info = gateway.parse_payment_required(refusal.answer.headers, refusal.answer.body)
     except AgentError:

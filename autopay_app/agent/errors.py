@@ -30,6 +30,8 @@ class AgentError(AutopayError):
 
     category = ErrorCategory.UNKNOWN.value
     cause: str | None = None
+    #: The HTTP status the failure came with, when the seller answered (a refused payment).
+    http_status: int | None = None
 
     def __init__(
         self,

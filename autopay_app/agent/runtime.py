@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 import uuid
 
-import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from autopay_app.agent.core import Agent
 from autopay_app.agent.errors import PolicyDenied
 from autopay_app.extensions import db
-from autopay_app.models import Agent as AgentRow
-from autopay_app.models import ApiRequest
+from autopay_app.ledger import agents
 
 _lock = threading.Lock()
 
@@ -47,12 +46,9 @@ def agent_for(name: str | None) -> Agent:
 
 
 def agent_for_request(request_id: uuid.UUID) -> Agent:
-    with db.session.begin():
-        name = db.session.scalar(
-            sa.select(AgentRow.name)
-            .join(ApiRequest, ApiRequest.agent_id == AgentRow.id)
-            .where(ApiRequest.id == request_id)
-        )
+    """The running agent that made request ``request_id``."""
+    with Session(db.engine) as session:
+        name = agents.name_for_request(session, request_id)
     if name is None:
         raise PolicyDenied(f"no request {request_id}")
     return agent_for(name)

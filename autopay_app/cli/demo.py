@@ -236,7 +236,7 @@ def demo(
         else:
             summary = run_requests(agent, items, count, workers)
             click.echo("\nsummary\n" + "\n".join("  " + line for line in summary.lines()))
-        agent.guard.wait_refreshed()  # the dashboard opens on the balances after the run
+        agent.wait_refreshed()  # the dashboard opens on the balances after the run
         if exit_after:
             return
         password, generated = ensure_admin_password(app)

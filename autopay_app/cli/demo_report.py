@@ -10,7 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.agent.flow import FetchResult
+from autopay_app.agent.result import FetchResult
 from autopay_app.models import RetryAttempt
 
 
@@ -25,9 +25,9 @@ class Summary:
 
     def lines(self) -> list[str]:
         paid = [r for r in self.results if r.status == "ACCESSED" and r.payment_hash]
-        spent: Counter[str] = Counter()
+        spent: dict[str, Decimal] = {}
         for r in paid:
-            spent[r.asset or "?"] += r.amount or Decimal(0)
+            spent[r.asset or "?"] = spent.get(r.asset or "?", Decimal(0)) + (r.amount or 0)
         failures = Counter(r.category or "UNKNOWN" for r in self.results if r.status == "FAILED")
         latencies = sorted(r.latency_ms for r in self.results if r.latency_ms is not None)
         out = [

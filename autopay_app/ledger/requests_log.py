@@ -197,18 +197,19 @@ def fail(
         )
 
 
-def unfinished(session: Session, agent_id: uuid.UUID, older_than_s: float) -> list[ApiRequest]:
+def unfinished(session: Session, agent_id: uuid.UUID, older_than_s: float) -> list[uuid.UUID]:
     """Requests of ``agent_id`` not in a terminal state, untouched for ``older_than_s``."""
-    return list(
-        session.scalars(
-            sa.select(ApiRequest).where(
-                ApiRequest.agent_id == agent_id,
-                ApiRequest.status.not_in(TERMINAL),
-                ApiRequest.updated_at
-                < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_s),
+    with session.begin():
+        return list(
+            session.scalars(
+                sa.select(ApiRequest.id).where(
+                    ApiRequest.agent_id == agent_id,
+                    ApiRequest.status.not_in(TERMINAL),
+                    ApiRequest.updated_at
+                    < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_s),
+                )
             )
         )
-    )
 
 
 def outcome(session: Session, request_id: uuid.UUID) -> Outcome:

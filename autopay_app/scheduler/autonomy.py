@@ -48,7 +48,7 @@ def run_autonomously(
     with app.app_context():
         while (ticks is None or done < ticks) and (deadline is None or time.monotonic() < deadline):
             started = time.monotonic()
-            agent.guard.refresh()
+            agent.refresh_balances()
             result = tick(agent, cfg)
             out.extend(result.details())
             done += 1

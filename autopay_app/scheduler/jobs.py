@@ -49,7 +49,7 @@ def _amounts(row: Any) -> dict[str, Decimal]:
 
 def _read(agent_row: Any, runner: Agent | None, reader: Agent) -> balances.BalanceRead:
     if runner is not None:
-        return runner.guard.refresh()  # pauses / resumes with LOW_BALANCE events
+        return runner.refresh_balances()  # pauses / resumes with LOW_BALANCE events
     read = reader.rpc(lambda c: c.balances(agent_row.wallet_address))
     row = balances.BalanceRead(read.sol, read.usdc, read.cash)
     assets = policies.get_or_create(_session(), agent_row.id).allowed_assets
@@ -148,13 +148,11 @@ def prioritizer_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
 
 def settle_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
     """Reconcile stuck SIGNED payments (and unfinished requests), upgrade finalized, expire."""
-    from autopay_app.agent import interactive
-
     out: dict[str, Any] = {"agents": {}, "errors": []}
     for name, agent in running_agents(app).items():
         try:
             counts = agent.reconcile(cfg.reconcile_after_s)
-            counts["approvals_expired"] = interactive.expire(agent)
+            counts["approvals_expired"] = agent.expire_approvals()
         except Exception as exc:
             out["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
             continue

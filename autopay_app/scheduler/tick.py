@@ -171,7 +171,7 @@ def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> Tic
     ensure_monitored(agent, cfg)
     snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
     if not snap.balances:
-        agent.guard.refresh()  # first tick before any balance read
+        agent.refresh_balances()  # first tick before any balance read
         snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
     cands = candidates(snap, agent.catalog.entry)
     budget = budget_for(snap, cands, now)

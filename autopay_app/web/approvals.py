@@ -1,10 +1,11 @@
-"""Approve-before-pay: the web side of :mod:`autopay_app.agent.interactive`.
+"""Approve-before-pay (Phase 2), the web side: the dashboard's and the API's entry points.
 
-The agent module is imported on first use, so the dashboard runs (and says
-why interactive mode is unavailable) before the agent is installed. Errors of
-the agent become HTTP errors both blueprints render: bad input to a quote is
-400, an approval that cannot proceed (expired, already decided) is 409, an
-unknown request is 404.
+They act on the agents the Flask app runs (:mod:`autopay_app.agent.runtime`,
+imported on first use, so the dashboard runs, and says why interactive mode is
+unavailable, before the agent is installed). The approvals waiting are a ledger
+read (:func:`autopay_app.ledger.approvals.pending`). Errors of the agent become
+HTTP errors both blueprints render: bad input to a quote is 400, an approval
+that cannot proceed (expired, already decided) is 409, an unknown request is 404.
 """
 
 from __future__ import annotations
@@ -13,47 +14,50 @@ import uuid
 from types import ModuleType
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, Conflict, NotFound, ServiceUnavailable
+from werkzeug.exceptions import BadRequest, Conflict, HTTPException, NotFound, ServiceUnavailable
 
 from autopay_app.errors import AutopayError
+from autopay_app.ledger import approvals
 from autopay_app.ledger import dashboard as ledger
 from autopay_app.web.context import ledger_session
 
-AGENT_MODULE = "autopay_app.agent.interactive"
+AGENT_MODULE = "autopay_app.agent.runtime"
 
 
-def agent_module() -> ModuleType:
-    """The agent's interactive service.
+def agent_runtime() -> ModuleType:
+    """The agents of this app.
 
     Raises:
-        ServiceUnavailable: The module cannot be imported (503, names the module).
+        ServiceUnavailable: The agent cannot be imported (503, names the module).
     """
     try:
-        from autopay_app.agent import interactive
+        from autopay_app.agent import runtime
     except ImportError as exc:
         raise ServiceUnavailable(
             f"interactive mode is unavailable: {AGENT_MODULE} cannot be imported ({exc})"
         ) from None
-    return interactive
+    return runtime
 
 
-def _refused(exc: AutopayError, kind: type[BadRequest] | type[Conflict]) -> Any:
-    error = kind(f"{exc.category}: {exc}")
+def _refused(exc: AutopayError, kind: type[BadRequest] | type[Conflict]) -> HTTPException:
+    error: HTTPException = kind(f"{exc.category}: {exc}")
     error.category = exc.category  # type: ignore[attr-defined]
     return error
 
 
 def quote(agent_name: str, url: str) -> uuid.UUID:
     """Fetch ``url`` for the agent up to its 402; returns the request id awaiting approval."""
-    module = agent_module()
+    runtime = agent_runtime()
     try:
-        return module.request_quote(agent_name, url)  # type: ignore[no-any-return]
+        return runtime.agent_for(agent_name).quote(url)  # type: ignore[no-any-return]
     except AutopayError as exc:
         raise _refused(exc, BadRequest) from None
 
 
-def pending(agent_id: uuid.UUID) -> list[Any]:
-    return list(agent_module().pending(ledger_session(), agent_id))
+def pending(agent_id: uuid.UUID) -> list[approvals.Approval]:
+    """The agent's approvals waiting (interactive mode must be available to act on them)."""
+    agent_runtime()
+    return approvals.pending(ledger_session(), agent_id)
 
 
 def _known(request_id: uuid.UUID) -> None:
@@ -66,19 +70,18 @@ def approve(request_id: uuid.UUID) -> Any:
 
     The agent records the wallet balance after paying, so the page shows it.
     """
-    module = agent_module()
+    runtime = agent_runtime()
     _known(request_id)
     try:
-        result = module.approve(request_id)
+        return runtime.agent_for_request(request_id).approve(request_id)
     except AutopayError as exc:
         raise _refused(exc, Conflict) from None
-    return result
 
 
 def decline(request_id: uuid.UUID) -> None:
-    module = agent_module()
+    runtime = agent_runtime()
     _known(request_id)
     try:
-        module.decline(request_id)
+        runtime.agent_for_request(request_id).decline(request_id)
     except AutopayError as exc:
         raise _refused(exc, Conflict) from None

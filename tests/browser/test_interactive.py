@@ -53,7 +53,7 @@ def base(stack, database_url, settings, tmp_path):
 
         agent = default_agent()
         harness.fund(agent.address, sol=1, usdc=1, cash=1)
-        agent.guard.refresh()
+        agent.refresh_balances()
     yield from serve(app)
     with app.app_context():
         from autopay_app.extensions import db

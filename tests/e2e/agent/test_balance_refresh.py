@@ -31,13 +31,13 @@ def test_the_row_follows_each_payment_and_concurrent_ones(
 ) -> None:
     agent = make_agent(usdc=2, cash=2)
     assert agent.fetch(stack.url(FEED), asset="USDC").status == "ACCESSED"
-    assert agent.guard.wait_refreshed()
+    assert agent.wait_refreshed()
     assert _row(engine, agent) == balances(agent)  # within the guard's 10 s trust window
 
     urls = [stack.url(FEED + f"?symbols=SOL&n={i}") for i in range(8)]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda u: agent.fetch(u, asset="CASH"), urls))
     assert [r.status for r in results] == ["ACCESSED"] * 8
-    assert agent.guard.wait_refreshed()
+    assert agent.wait_refreshed()
     assert _row(engine, agent) == balances(agent)
     assert balances(agent)["CASH"] == Decimal(2) - 8 * Decimal("0.01")

@@ -115,7 +115,7 @@ def test_a_balance_below_the_amount_is_classified_insufficient_funds(
     with scripted_seller(proxy(stack.api.url)) as front:
         allow(agent, [urlsplit(front.url).netloc])  # the premium API behind another host
         assert agent.fetch(front.url + FEED, asset="USDC").status == "ACCESSED"
-        assert agent.guard.wait_refreshed()  # the balance row after that payment
+        assert agent.wait_refreshed()  # the balance row after that payment
         # The funds leave between the balance read and the next payment (another wallet app).
         sink, fee_payer = Keypair(), Keypair()
         h.fund(str(sink.pubkey()), usdc=0)

@@ -104,7 +104,11 @@ def test_audit_events_filters(client, demo, bearer):
     assert len(items("event_type=CIRCUIT_BREAKER&severity=WARNING")) == 1
     assert len(items("q=facilitator")) == 1
     agent_id = breakers[0]["agent_id"]
-    assert len(items(f"agent_id={agent_id}&limit=200")) == 12 + 12 + 1 + 1 + 3
+    # 12 API_ACCESS and 12 PAYMENT_SUCCESS (the paid requests), the failure's NETWORK_ISSUE,
+    # the waiting request's REQUEST_STATUS, one LOW_BALANCE and three CIRCUIT_BREAKER.
+    assert len(items(f"agent_id={agent_id}&limit=200")) == 12 + 12 + 1 + 1 + 1 + 3
+    kinds = {e["event_type"] for e in items(f"agent_id={agent_id}&limit=200")}
+    assert "REQUEST_STATUS" in kinds and "API_ACCESS" in kinds
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert items(f"since={future.replace('+00:00', 'Z')}") == []
 

@@ -1,7 +1,7 @@
 """Interactive mode views: quote, approval cards, approve/decline, CSRF, bad ids.
 
-The agent's four functions are replaced by recorders here, to test the views
-alone; the browser tests drive the real agent.
+The app's agent is replaced by a recorder here (the approvals waiting are real
+ledger rows), to test the views alone; the browser tests drive the real agent.
 """
 
 from __future__ import annotations
@@ -16,25 +16,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.orm import Session
 
+from autopay_app.agent import runtime
 from autopay_app.errors import AutopayError
 from autopay_app.extensions import db
-from autopay_app.models import RequestStatus
+from autopay_app.ledger import approvals
+from autopay_app.models import PaymentApproval, RequestStatus, WalletBalance
 from tests.factories import make_agent, make_request
-
-
-@dataclass
-class Approval:
-    request_id: uuid.UUID
-    agent_id: uuid.UUID
-    url: str
-    endpoint: str
-    description: str
-    amount: Decimal
-    asset: str
-    pay_to: str
-    balance_before: Decimal | None
-    balance_after: Decimal | None
-    expires_at: datetime
 
 
 @dataclass
@@ -49,9 +36,32 @@ class FetchResult:
     error: str | None = None
 
 
+class RecordingAgent:
+    """Stands in for the app's agent: records what the views ask of it."""
+
+    def __init__(self, waiting_id: uuid.UUID) -> None:
+        self.waiting_id = waiting_id
+        self.calls: list[tuple] = []
+
+    def quote(self, url: str) -> uuid.UUID:
+        self.calls.append(("quote", url))
+        if "bad" in url:
+            raise AutopayError("the seller's 402 is malformed", category="INVALID_402")
+        return self.waiting_id
+
+    def approve(self, request_id: uuid.UUID) -> FetchResult:
+        self.calls.append(("approve", request_id))
+        return FetchResult(
+            request_id, "ACCESSED", {"SOL": 1}, uuid.uuid4(), "sig", Decimal("0.01"), "USDC"
+        )
+
+    def decline(self, request_id: uuid.UUID) -> None:
+        self.calls.append(("decline", request_id))
+
+
 @pytest.fixture()
 def world(app, client, auth, catalog_url, monkeypatch):
-    """An agent with one request waiting at its 402, the agent's functions recorded."""
+    """An agent with one request waiting for approval at its 402; the agent recorded."""
     app.config["AUTOPAY_SETTINGS"] = replace(
         app.config["AUTOPAY_SETTINGS"], premium_api_url=catalog_url
     )
@@ -59,43 +69,42 @@ def world(app, client, auth, catalog_url, monkeypatch):
         with session.begin():
             agent = make_agent(session, name="interactive-agent")
             waiting = make_request(session, agent, status=RequestStatus.PAYMENT_REQUIRED)
-    try:
-        from autopay_app.agent import interactive
-    except ImportError:
-        interactive = types.ModuleType("autopay_app.agent.interactive")
-        package = sys.modules.get("autopay_app.agent") or types.ModuleType("autopay_app.agent")
-        monkeypatch.setitem(sys.modules, "autopay_app.agent", package)
-        monkeypatch.setitem(sys.modules, "autopay_app.agent.interactive", interactive)
-        monkeypatch.setattr(package, "interactive", interactive, raising=False)
-    calls: list[tuple] = []
-    expires = datetime.now(UTC) + timedelta(minutes=5)
-    approval = Approval(
-        waiting.id, agent.id, waiting.url, waiting.endpoint, "Spot prices", Decimal("0.01"),
-        "USDC", "Seller111", Decimal("1"), Decimal("0.99"), expires,
-    )  # fmt: skip
+            session.add_all(
+                [
+                    PaymentApproval(
+                        api_request_id=waiting.id,
+                        agent_id=agent.id,
+                        offer_index=0,
+                        amount=Decimal("0.01"),
+                        currency="USDC",
+                        pay_to="Seller111",
+                        description="Spot prices",
+                        expires_at=datetime.now(UTC) + timedelta(minutes=5),
+                    ),
+                    WalletBalance(
+                        agent_id=agent.id,
+                        wallet_address=agent.wallet_address,
+                        balance_sol=Decimal(1),
+                        balance_usdc=Decimal(1),
+                        balance_cash=Decimal(0),
+                        threshold=Decimal("0.01"),
+                        last_checked=datetime.now(UTC),
+                    ),
+                ]
+            )
+    recorder = RecordingAgent(waiting.id)
+    named: list[str | None] = []
 
-    def request_quote(agent_name, url):
-        calls.append(("quote", agent_name, url))
-        if "bad" in url:
-            raise AutopayError("the seller's 402 is malformed", category="INVALID_402")
-        return waiting.id
+    def agent_for(name: str | None) -> RecordingAgent:
+        named.append(name)
+        return recorder
 
-    def approve(request_id):
-        calls.append(("approve", request_id))
-        return FetchResult(
-            request_id, "ACCESSED", {"SOL": 1}, uuid.uuid4(), "sig", Decimal("0.01"), "USDC"
-        )
-
-    monkeypatch.setattr(interactive, "request_quote", request_quote, raising=False)
-    monkeypatch.setattr(
-        interactive, "pending", lambda s, a: [approval] if a == agent.id else [], raising=False
-    )
-    monkeypatch.setattr(interactive, "approve", approve, raising=False)
-    monkeypatch.setattr(
-        interactive, "decline", lambda rid: calls.append(("decline", rid)), raising=False
-    )
+    monkeypatch.setattr(runtime, "agent_for", agent_for)
+    monkeypatch.setattr(runtime, "agent_for_request", lambda rid: recorder)
     auth.login()
-    return types.SimpleNamespace(agent=agent, waiting=waiting, calls=calls, token=auth.csrf("/"))
+    return types.SimpleNamespace(
+        agent=agent, waiting=waiting, calls=recorder.calls, named=named, token=auth.csrf("/")
+    )
 
 
 def test_page_shows_catalog_and_approval_card(client, world):
@@ -116,9 +125,8 @@ def test_quote_calls_the_agent_with_catalog_url_and_query(client, world):
         },
     )
     assert answer.status_code == 302
-    assert world.calls == [
-        ("quote", "interactive-agent", "http://127.0.0.1:8402/api/market-feed?symbols=SOL")
-    ]
+    assert world.calls == [("quote", "http://127.0.0.1:8402/api/market-feed?symbols=SOL")]
+    assert world.named == ["interactive-agent"]
 
 
 def test_quote_refuses_urls_outside_the_catalog(client, world):
@@ -165,7 +173,7 @@ def test_api_approve_decline_and_bad_ids(client, world, bearer):
         == 404
     )
     pending = client.get(f"/api/v1/approvals?agent_id={world.agent.id}", headers=bearer).json
-    assert pending["items"][0]["amount"] == "0.01"
+    assert Decimal(pending["items"][0]["amount"]) == Decimal("0.01")
     assert client.post(f"/api/v1/approvals/{rid}/approve").status_code == 400  # session, no CSRF
 
 
@@ -175,18 +183,16 @@ def test_catalog_endpoint_reads_the_premium_api(client, world, bearer):
 
 
 def test_missing_agent_module_is_503_naming_it(client, world, bearer, monkeypatch):
-    monkeypatch.setitem(sys.modules, "autopay_app.agent.interactive", None)
-    monkeypatch.delattr(sys.modules["autopay_app.agent"], "interactive", raising=False)
+    monkeypatch.setitem(sys.modules, "autopay_app.agent.runtime", None)
+    monkeypatch.delattr(sys.modules["autopay_app.agent"], "runtime", raising=False)
     answer = client.post(f"/api/v1/approvals/{world.waiting.id}/approve", headers=bearer)
     assert answer.status_code == 503
-    assert "autopay_app.agent.interactive" in answer.json["error"]["message"]
+    assert "autopay_app.agent.runtime" in answer.json["error"]["message"]
     page = client.get("/interactive").get_data(as_text=True)
     assert "interactive mode is unavailable" in page
 
 
 def test_pending_approvals_are_a_polled_partial(client, world, monkeypatch):
-    from autopay_app.agent import interactive
-
     page = client.get(f"/interactive?agent_id={world.agent.id}").get_data(as_text=True)
     partial = f"/interactive/approvals?agent_id={world.agent.id}"
     assert f'hx-get="{partial}"' in page and 'hx-trigger="every 3s"' in page
@@ -194,7 +200,7 @@ def test_pending_approvals_are_a_polled_partial(client, world, monkeypatch):
     assert "<html" not in fragment and 'data-test="approval"' in fragment
     assert f'data-request="{world.waiting.id}"' in fragment and 'class="countdown"' in fragment
     assert 'name="csrf_token"' in fragment
-    monkeypatch.setattr(interactive, "pending", lambda s, a: [])
+    monkeypatch.setattr(approvals, "pending", lambda s, a: [])
     assert 'data-test="no-pending"' in client.get(partial).get_data(as_text=True)
     assert client.get("/interactive/approvals?agent_id=nope").status_code == 400
     assert client.get(f"/interactive/approvals?agent_id={uuid.uuid4()}").status_code == 404

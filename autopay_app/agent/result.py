@@ -1,0 +1,59 @@
+"""What a fetch ended with, as the caller sees it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from autopay_app.agent.context import AgentContext
+from autopay_app.ledger import requests_log
+
+
+@dataclass
+class FetchResult:
+    """What a fetch ended with; ``status`` is ACCESSED, FAILED or AWAITING_APPROVAL."""
+
+    request_id: uuid.UUID
+    status: str
+    data: Any = None
+    payment_id: uuid.UUID | None = None
+    payment_hash: str | None = None
+    amount: Decimal | None = None
+    asset: str | None = None
+    error: str | None = None
+    category: str | None = None
+    http_status: int | None = None
+    latency_ms: int | None = None
+
+    @property
+    def explorer_url(self) -> str | None:
+        if not self.payment_hash:
+            return None
+        return f"https://explorer.solana.com/tx/{self.payment_hash}?cluster=devnet"
+
+
+def recorded(
+    ctx: AgentContext,
+    request_id: uuid.UUID,
+    *,
+    error: str | None = None,
+    category: str | None = None,
+) -> FetchResult:
+    """The result as the ledger has it now (the request and its latest payment)."""
+    outcome = requests_log.outcome(ctx.session(), request_id)
+    request, payment = outcome.request, outcome.payment
+    return FetchResult(
+        request_id=request_id,
+        status=str(request.status),
+        data=request.data_accessed,
+        payment_id=payment.id if payment else None,
+        payment_hash=payment.payment_hash if payment else None,
+        amount=payment.amount if payment else None,
+        asset=str(payment.currency) if payment else None,
+        error=error,
+        category=category,
+        http_status=request.http_status,
+        latency_ms=request.latency_ms,
+    )

@@ -1,0 +1,454 @@
+"""The steps of one paid request (DESIGN.md "One paid request, as data").
+
+Each step is a function of the agent's context and the previous step's result,
+a frozen dataclass; :mod:`autopay_app.agent.pipeline` strings them together::
+
+    open_request   FetchRequest -> Opened     ApiRequest PENDING
+    ask            Opened  -> Quoted          GET; the 402 parsed (a free answer ends here)
+    decide         Quoted  -> Decided         policy chooses an offer; the balance covers it
+    reserve_sign_write_ahead
+                   Decided -> Signed          one transaction under the spend lock:
+                                              INITIATED, signed, SIGNED + request PAID
+    deliver        Signed  -> Delivered       the same bytes sent (retried while valid);
+                                              CONFIRMED / ACCESSED with data and receipt
+    verify         Delivered -> FetchResult   the transfer read on chain: VERIFIED
+
+Nothing is sent before the write-ahead commits. The two chain reads overlap
+ledger writes: the blockhash is read during the first GET, the transfer while
+the delivery is written. A step raises a classified
+:class:`~autopay_app.agent.errors.AgentError`; the pipeline records it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from autopay_app.agent import crash, diagnosis, gateway, guard, io, settle
+from autopay_app.agent.chain import rpc_failure
+from autopay_app.agent.context import AgentContext, policy
+from autopay_app.agent.errors import (
+    AgentError,
+    DuplicatePayment,
+    FacilitatorRejected,
+    PolicyDenied,
+    SettlementPending,
+    SignatureInvalid,
+)
+from autopay_app.agent.gateway import PaymentRequiredInfo, SignedPayment
+from autopay_app.agent.http import Answer
+from autopay_app.agent.policy import Choice, Context, rank
+from autopay_app.agent.result import FetchResult, recorded
+from autopay_app.agent.verify import Expected, Verified
+from autopay_app.ledger import direct, payments, requests_log, spend
+from autopay_app.models import ApiType, ConfirmationStatus
+
+DUPLICATE_HINTS = ("duplicate", "already", "replay")
+#: What the chain read during the delivery found: verified, or the mismatch, or neither
+#: (the transaction is not visible yet, or the RPC failed: reconciliation verifies later).
+Check = tuple[Verified | None, SignatureInvalid | None]
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """What the caller asked for: a URL, at most ``max_amount``, optionally in ``asset``."""
+
+    url: str
+    max_amount: Decimal | None = None
+    asset: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def endpoint(self) -> str:
+        return (urlsplit(self.url).path or "/")[:255]
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The request is in the ledger (PENDING)."""
+
+    request: FetchRequest
+    request_id: uuid.UUID
+
+    @property
+    def opened(self) -> Opened:
+        return self
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """The seller asked for a payment. ``recorded``: its 402 is in the ledger already
+    (otherwise it is written with the payment, or by the failure record)."""
+
+    opened: Opened
+    info: PaymentRequiredInfo
+    headers: dict[str, str]
+    recorded: bool = False
+    blockhash: Future[tuple[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The offer to pay, chosen by the policy (or approved by a person)."""
+
+    quoted: Quoted
+    choice: Choice
+
+    @property
+    def opened(self) -> Opened:
+        return self.quoted.opened
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The payment is reserved, signed and written ahead (SIGNED): nothing sent yet."""
+
+    decided: Decided
+    ref: payments.PaymentRef
+    payment: SignedPayment
+    last_valid: int
+
+    @property
+    def opened(self) -> Opened:
+        return self.decided.opened
+
+    @property
+    def payment_id(self) -> uuid.UUID:
+        return self.ref.payment_id
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The paid answer arrived and is written (CONFIRMED, ACCESSED); the chain read runs."""
+
+    signed: Signed
+    answer: Answer
+    data: Any
+    tx_hash: str
+    check: Future[Check]
+
+    @property
+    def opened(self) -> Opened:
+        return self.signed.opened
+
+    @property
+    def payment_id(self) -> uuid.UUID:
+        return self.signed.payment_id
+
+
+def api_type_for(path: str) -> ApiType:
+    return ApiType.KNOWLEDGE_DATA if "/knowledge" in path else ApiType.MARKET_DATA
+
+
+# ------------------------------------------------------------------- 1. open
+def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
+    """Write the PENDING request before anything is asked (one statement)."""
+    parts = urlsplit(request.url)
+    payload = {"method": "GET", "url": request.url, "query": parts.query}
+    with direct.autocommit(ctx.engine) as conn:
+        request_id = requests_log.open_request(
+            conn,
+            ctx.actor,
+            ctx.agent_id,
+            request.url,
+            request.endpoint,
+            api_type_for(parts.path),
+            payload,
+        )
+    return Opened(request, request_id)
+
+
+# -------------------------------------------------------------------- 2. ask
+def ask(ctx: AgentContext, opened: Opened) -> Quoted | FetchResult:
+    """GET the resource: a 402 is parsed; a free answer is recorded and ends the request.
+
+    The blockhash a payment would need is read meanwhile (the agent buys paid
+    resources: a free one costs one wasted read).
+    """
+    url = opened.request.url
+    blockhash = io.in_background(ctx, lambda: io.rpc(ctx, lambda c: c.latest_blockhash()))
+    answer = io.with_retries(ctx, opened.request_id, lambda: io.seller_get(ctx, url))
+    if answer.status == 402:
+        info = gateway.parse_payment_required(answer.headers, answer.body)
+        return Quoted(opened, info, answer.headers, blockhash=blockhash)
+    if 200 <= answer.status < 300:
+        requests_log.record_free_access(
+            ctx.session(),
+            opened.request_id,
+            answer.json_or_text(),
+            answer.status,
+            answer.headers,
+            answer.elapsed_ms,
+            actor=ctx.actor,
+        )
+        return recorded(ctx, opened.request_id)
+    raise AgentError(f"{url} answered {answer.status}", category="UNKNOWN")
+
+
+def record_402(ctx: AgentContext, quoted: Quoted) -> None:
+    """Store the 402's instructions and headers (PAYMENT_REQUIRED) unless they are stored."""
+    if quoted.recorded:
+        return
+    with direct.autocommit(ctx.engine) as conn:
+        requests_log.record_402(
+            conn, ctx.actor, quoted.opened.request_id, quoted.info.document, quoted.headers
+        )
+
+
+# ----------------------------------------------------------------- 3. decide
+def decide(ctx: AgentContext, quoted: Quoted) -> Decided:
+    """The first offer the policy allows and the balance covers (read fresh if needed).
+
+    Raises:
+        PolicyDenied: No offer is allowed; the message gives each one's reason.
+        InsufficientFunds: No allowed offer is covered (LOW_BALANCE, payments paused).
+    """
+    request = quoted.opened.request
+    hosts, recipients = _premium_defaults(ctx, {o.pay_to for o in quoted.info.offers})
+    situation = Context(
+        agent_address=ctx.address,
+        host=request.host,
+        mints=ctx.mints,
+        max_amount=request.max_amount,
+        asset=request.asset,
+        catalog_price=ctx.catalog.prices(request.url),
+        default_hosts=hosts,
+        default_recipients=recipients,
+    )
+    choices = rank(quoted.info.offers, policy(ctx), situation)
+    for choice in choices:
+        if guard.has_funds(ctx, choice.asset, choice.amount):
+            return Decided(quoted, choice)
+    guard.ensure_funds(ctx, choices[0].asset, choices[0].amount)
+    return Decided(quoted, choices[0])  # funds arrived between the two reads
+
+
+def _premium_defaults(ctx: AgentContext, pay_to: set[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """What the policy allows besides its lists: the premium API's host and the recipients
+    its catalog names (read only when one of ``pay_to`` is not listed already)."""
+    base = ctx.settings.premium_api_url.rstrip("/")
+    listed = set(policy(ctx).allowed_recipients)
+    named = frozenset() if "*" in listed or pay_to <= listed else ctx.catalog.recipients(base)
+    return frozenset({urlsplit(base).netloc}), named
+
+
+# ----------------------------------------------------- 4. reserve+sign+write-ahead
+def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
+    """One transaction: the spend lock and the caps (INITIATED), signing, the signed bytes
+    written ahead (SIGNED, request PAID). Only after its commit can anything be sent.
+
+    An earlier unsettled payment for the same URL is settled from the chain first,
+    never by paying again.
+
+    Raises:
+        PolicyDenied: A spend cap would be exceeded.
+        SettlementPending: An earlier payment for the URL may still land.
+    """
+    quoted, request = decided.quoted, decided.opened.request
+    blockhash, last_valid = _latest_blockhash(ctx, quoted)  # never waited for under the lock
+    x402 = None if quoted.recorded else (quoted.info.document, quoted.headers)
+    for settled_first in (False, True):
+        ref = payments.PaymentRef(uuid.uuid4(), decided.opened.request_id, ctx.actor)
+        try:
+            with direct.transaction(ctx.engine) as conn:
+                payments.reserve(
+                    conn, ref, _terms(ctx, decided), endpoint=request.endpoint, url=request.url
+                )
+                crash.point("after_reserve")
+                signed = _sign(ctx, decided, blockhash, ref.payment_id)
+                crash.point("after_sign")
+                payments.write_ahead(conn, ref, _signed_bytes(signed, last_valid), x402)
+        except spend.CapExceeded as exc:
+            raise PolicyDenied(str(exc)) from None
+        except spend.Unsettled:
+            if settled_first:
+                break
+            settle.resolve_unsettled(ctx, request.url)  # raises while one is undecided
+            continue
+        crash.point("after_write_ahead")
+        return Signed(decided, ref, signed, last_valid)
+    raise SettlementPending(
+        f"an earlier payment for {request.url} is not settled yet: "
+        "no second payment before it is proven dead",
+        retryable=False,
+    )
+
+
+def _latest_blockhash(ctx: AgentContext, quoted: Quoted) -> tuple[str, int]:
+    if quoted.blockhash is not None:
+        return quoted.blockhash.result()
+    return io.rpc(ctx, lambda c: c.latest_blockhash())
+
+
+def _terms(ctx: AgentContext, decided: Decided) -> payments.Terms:
+    offer = decided.choice.offer
+    return payments.Terms(
+        agent_id=ctx.agent_id,
+        amount=decided.choice.amount,
+        currency=decided.choice.asset,
+        amount_atomic=offer.amount_atomic,
+        asset_mint=offer.asset,
+        pay_to=offer.pay_to,
+        network=offer.network,
+        facilitator_url=ctx.settings.facilitator_url,
+        x402_version=decided.quoted.info.version,
+    )
+
+
+def _sign(
+    ctx: AgentContext, decided: Decided, blockhash: str, payment_id: uuid.UUID
+) -> SignedPayment:
+    try:
+        return ctx.signer.sign(
+            decided.quoted.info, decided.choice.offer, blockhash, f"pay_{payment_id.hex}"
+        )
+    except AgentError:
+        raise
+    except Exception as exc:  # the SDK failed to build it: nothing was signed
+        raise rpc_failure(exc) or AgentError(
+            f"cannot build the payment: {exc}", category="INVALID_402"
+        ) from exc
+
+
+def _signed_bytes(signed: SignedPayment, last_valid: int) -> payments.SignedBytes:
+    return payments.SignedBytes(
+        payer_signature=signed.payer_signature,
+        memo=signed.memo,
+        signed_transaction=signed.transaction_b64,
+        last_valid_block_height=last_valid,
+        payment_identifier=signed.payment_identifier,
+    )
+
+
+# ---------------------------------------------------------------- 5. deliver
+def deliver(ctx: AgentContext, signed: Signed) -> Delivered:
+    """Send the signed bytes (the same bytes on every retry, while their blockhash is
+    valid); on 200 write the data and the receipt (CONFIRMED, ACCESSED) while the
+    transfer is read from the chain. The balance row follows, in the background.
+
+    Raises:
+        AgentError: No data (refused, failed, or no proof of settlement); the pipeline
+            settles the payment's fate from the chain, never by paying again.
+    """
+    try:
+        return _deliver(ctx, signed)
+    finally:
+        guard.after_payment(ctx, signed.decided.choice.asset)
+
+
+def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
+    url = signed.opened.request.url
+    headers = {signed.payment.header_name: signed.payment.header_value}
+
+    def send() -> Answer:
+        answer = io.seller_get(ctx, url, headers, paid=True)
+        if answer.status == 409:  # the seller is still settling this very payment
+            raise SettlementPending(f"seller is settling this payment: {answer.body[:200]!r}")
+        return answer
+
+    answer = io.with_retries(
+        ctx,
+        signed.opened.request_id,
+        send,
+        payment_id=signed.payment_id,
+        still_valid=lambda: _blockhash_valid(ctx, signed.last_valid),
+    )
+    crash.point("after_send")
+    if answer.status == 402:
+        raise _refusal(ctx, signed, answer)
+    if not 200 <= answer.status < 300:
+        raise AgentError(f"paid request answered {answer.status}")
+    receipt = gateway.parse_settlement(answer.headers) or {}
+    crash.point("after_200")
+    tx_hash = str(receipt.get("transaction") or "") or settle.find(ctx, signed.payment_id)
+    if not tx_hash:
+        raise SettlementPending("200 without a settlement receipt")
+    # The chain is read while the data and the receipt are written.
+    check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
+    data = answer.json_or_text()
+    delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
+    with direct.autocommit(ctx.engine) as conn:
+        payments.mark_confirmed(
+            conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
+        )
+    return Delivered(signed, answer, data, tx_hash, check)
+
+
+def _blockhash_valid(ctx: AgentContext, last_valid: int) -> bool:
+    try:
+        return io.rpc(ctx, lambda c: c.block_height()) <= last_valid
+    except AgentError:
+        return True  # cannot tell: resending the same bytes is safe either way
+
+
+def _refusal(ctx: AgentContext, signed: Signed, answer: Answer) -> AgentError:
+    """The seller answered the payment with a 402: a duplicate, or the cause the agent
+    proves with its own chain reads (:mod:`~autopay_app.agent.diagnosis`), or the
+    seller's reason as given."""
+    reason = gateway.failure_reason(answer.headers, answer.body)
+    error: AgentError = FacilitatorRejected(
+        f"payment refused by the seller: {reason or 'no reason given'}", x402_reason=reason
+    )
+    if reason and any(hint in reason.lower() for hint in DUPLICATE_HINTS):
+        error = DuplicatePayment(f"seller saw this payment already: {reason}", x402_reason=reason)
+    else:
+        choice = signed.decided.choice
+        refusal = diagnosis.Refusal(
+            choice.offer, choice.asset, choice.amount, signed.last_valid, reason, answer
+        )
+        error = diagnosis.explain(ctx, refusal) or error
+    error.http_status = 402
+    return error
+
+
+def _check_transfer(ctx: AgentContext, signed: Signed, tx_hash: str) -> Check:
+    """Independent verification of the transfer (read while the delivery is written)."""
+    offer = signed.decided.choice.offer
+    expected = Expected(
+        ctx.address, signed.payment.payer_signature, offer.asset, offer.pay_to, offer.amount_atomic
+    )
+    try:
+        return settle.check_on_chain(ctx, expected, tx_hash), None
+    except SignatureInvalid as exc:
+        return None, exc
+    except AgentError:
+        return None, None  # RPC trouble: reconciliation verifies later
+
+
+# ----------------------------------------------------------------- 6. verify
+def verify(ctx: AgentContext, delivered: Delivered) -> FetchResult:
+    """VERIFIED with its transaction log when the chain shows exactly the signed transfer;
+    FAILED (SIGNATURE_INVALID) when it shows something else. The data arrived either way."""
+    verified, mismatch = delivered.check.result()
+    ref = delivered.signed.ref
+    if verified is not None:
+        with direct.autocommit(ctx.engine) as conn:
+            payments.mark_verified(
+                conn,
+                ref,
+                metadata=verified.metadata,
+                level=ConfirmationStatus.CONFIRMED,
+                fee_lamports=verified.fee_lamports,
+            )
+    if mismatch is not None:
+        settle.reject(ctx, ref.payment_id, mismatch, delivered.tx_hash)
+    crash.point("after_verify")
+    choice, answer = delivered.signed.decided.choice, delivered.answer
+    return FetchResult(
+        delivered.opened.request_id,
+        "ACCESSED",
+        data=delivered.data,
+        payment_id=ref.payment_id,
+        payment_hash=delivered.tx_hash,
+        amount=choice.amount,
+        asset=choice.asset,
+        http_status=answer.status,
+        latency_ms=answer.elapsed_ms,
+    )
