@@ -162,7 +162,7 @@ def transfer_with_stray_index() -> bytes:
 
 def gateway_seeds() -> list[bytes]:
     """Starting inputs for ``fuzz_gateway.py`` (mode byte + payload): valid v2 and v1 402s."""
-    from autopay_app.ledger import samples
+    from autopay_app.devtools import samples
 
     v2 = json.dumps(samples.payment_required("http://127.0.0.1/api/market-feed")).encode()
     v1 = json.dumps(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from autopay_app import create_app
 from autopay_app.config import Settings, load_settings
-from autopay_app.ledger import databases
+from autopay_app.devtools import scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
@@ -87,19 +87,19 @@ def server_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def template_db(server_url: str) -> Iterator[str]:
     name = f"autopay_tmpl_{os.getpid()}"
-    url = databases.create_database(server_url, name)
-    databases.migrate(url)
+    url = scratch.create_database(server_url, name)
+    scratch.migrate(url)
     yield name
-    databases.drop_database(server_url, name)
+    scratch.drop_database(server_url, name)
 
 
 @pytest.fixture()
 def database_url(server_url: str, template_db: str) -> Iterator[str]:
     """A fresh, migrated database for this test."""
     name = f"autopay_t{os.getpid()}_{next(_counter)}"
-    url = databases.create_database(server_url, name, template=template_db)
+    url = scratch.create_database(server_url, name, template=template_db)
     yield url
-    databases.drop_database(server_url, name)
+    scratch.drop_database(server_url, name)
 
 
 @pytest.fixture()

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import payments, samples
+from autopay_app.devtools import samples
+from autopay_app.ledger import payments
 from autopay_app.models import (
     Agent,
     ApiRequest,

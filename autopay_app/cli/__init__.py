@@ -3,6 +3,13 @@
 ``flask --app autopay_app ...`` reaches the same commands. Errors of the
 application (:class:`~autopay_app.errors.AutopayError`) end the command with one
 line on stderr and exit status 1 (2 for configuration errors), never a traceback.
+
+The CLI is the one place that composes everything: ``serve`` and ``demo`` (with
+``processes``, ``demo_report``), ``agent_commands`` (fetch, fund, reconcile),
+``agents`` (forget), ``monitor`` (Phase 3), ``maintenance`` (seed, partitions,
+retention, backup, restore), ``services`` (the harness and the mock API),
+``bench`` and ``chaos`` (the tools of :mod:`autopay_app.devtools`), ``context``
+(what the commands share).
 """
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
-"""``autopay bench ...``: benchmarks that print a table of figures."""
+"""``autopay bench ...``: the benchmarks of :mod:`autopay_app.devtools.bench`.
+
+Each prints a table and a ratio against a baseline measured in the same run, in
+a scratch database of its own on the ledger's server.
+"""
 
 from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from autopay_app.cli import context
-from autopay_app.ledger import bench as ledger_bench
-from autopay_app.ledger import databases
-from autopay_app.progress import Progress
 
 
 @click.group("bench", invoke_without_command=True)
@@ -24,13 +23,32 @@ def bench(ctx: click.Context, n: int, worker_counts: str) -> None:
     (``autopay bench agent``), with ``--requests`` and ``--workers``.
     """
     if ctx.invoked_subcommand is None:
-        from autopay_app.cli.agent_bench import agent_bench
-
         ctx.invoke(agent_bench, n=n, worker_counts=worker_counts)
 
 
-def _bar(label: str, total: int, unit: str) -> Progress:
-    return context.progress(label, total=total, unit=unit)
+def _counts(worker_counts: str) -> list[int]:
+    try:
+        counts = [int(w) for w in worker_counts.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            "a comma-separated list of numbers", param_hint="--workers"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("each worker count must be at least 1", param_hint="--workers")
+    return counts
+
+
+@bench.command("agent")
+@click.option("--requests", "n", default=200, show_default=True, type=click.IntRange(10))
+@click.option("--workers", "worker_counts", default="1,4,8", show_default=True)
+@with_appcontext
+def agent_bench(n: int, worker_counts: str) -> None:
+    """N paid fetches by the agent and by the bare SDK client; p50/p95/p99 and the ratio."""
+    from autopay_app.devtools.bench import agent
+
+    counts = _counts(worker_counts)
+    figures = agent.run(context.settings(), context.database_url(), n, counts, context.progress)
+    agent.report(figures)
 
 
 @bench.command("ledger")
@@ -38,61 +56,46 @@ def _bar(label: str, total: int, unit: str) -> Progress:
 @click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
 @click.option("--keep", is_flag=True, help="Keep the scratch database afterwards.")
 @with_appcontext
-def ledger(transactions: int, audit_rows: int, keep: bool) -> None:
+def ledger_bench(transactions: int, audit_rows: int, keep: bool) -> None:
     """Write a demo session and time the dashboard's audit queries at AUDIT_ROWS rows."""
-    base = context.database_url()
-    name = f"{make_url(base).database}_bench"
-    url = databases.create_database(base, name)
-    try:
-        databases.migrate(url)
-        engine = create_engine(url)
-        with _bar("writing session", transactions, "transactions") as bar:
-            write = ledger_bench.write_session(engine, transactions, bar.advance)
-        with _bar("filling audit_events", audit_rows, "rows") as bar:
-            ledger_bench.fill_audit(engine, audit_rows, bar.advance)
-        figures = ledger_bench.measure_queries(engine)
-        engine.dispose()
-    finally:
-        if not keep:
-            databases.drop_database(base, name)
-    _report(write, figures, audit_rows)
+    from autopay_app.devtools.bench import ledger
 
-
-def _report(
-    write: ledger_bench.WriteFigure, figures: list[ledger_bench.QueryFigure], audit_rows: int
-) -> None:
-    click.echo("\nledger write: one demo session")
-    click.echo(
-        f"  transactions {write.transactions}  rows {write.rows}  "
-        f"seconds {write.seconds:.2f}  rows/s {write.rows_per_second:,.0f}  "
-        f"(target: 10,000 transactions < 10 s)"
+    write, figures = ledger.run(
+        context.database_url(), transactions, audit_rows, context.progress, keep=keep
     )
-    click.echo(f"\naudit queries at {audit_rows:,} rows (ms)")
-    click.echo(f"  {'query':<24} {'p50':>8} {'p95':>8} {'no-index p50':>13} {'ratio':>8}  index")
-    for f in figures:
-        ratio = f.baseline_p50_ms / f.p50_ms if f.p50_ms else float("inf")
-        click.echo(
-            f"  {f.name:<24} {f.p50_ms:8.2f} {f.p95_ms:8.2f} {f.baseline_p50_ms:13.2f} "
-            f"{ratio:7.1f}x  {'yes' if f.uses_index else 'NO'}"
-        )
-    click.echo(
-        "  (target: p95 < 20 ms each; ratio = speed-up of the indexes over a seq-scan "
-        "baseline measured in this run)"
+    ledger.report(write, figures, audit_rows)
+
+
+@bench.command("dashboard")
+@click.option("--payments", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
+@click.option("--runs", default=40, show_default=True, type=click.IntRange(5))
+@click.option("--keep", is_flag=True, help="Keep the scratch database (to EXPLAIN its queries).")
+@with_appcontext
+def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> None:
+    """Time the dashboard pages at PAYMENTS payments and AUDIT_ROWS audit events."""
+    from autopay_app.devtools.bench import dashboard
+
+    figures = dashboard.run(
+        context.database_url(),
+        context.settings(),
+        payments,
+        audit_rows,
+        runs,
+        context.progress,
+        keep=keep,
     )
-    for f in figures:
-        click.echo(f"\nEXPLAIN {f.name}:")
-        for line in f.plan[:12]:
-            click.echo(f"  {line}")
+    dashboard.report(figures, payments, audit_rows, runs)
 
 
-def _mount() -> None:
-    """The other packages' benchmarks, under ``autopay bench``."""
-    from autopay_app.cli.agent_bench import agent_bench
-    from autopay_app.cli.monitor import prioritizer_bench
-    from autopay_app.web.bench import dashboard_bench
+@bench.command("prioritizer")
+@click.option("--requests", "total", default=1_000_000, show_default=True, type=click.IntRange(1))
+@click.option("--rounds", default=100, show_default=True, type=click.IntRange(20, 10_000))
+@click.option("--keep", is_flag=True, help="Keep the scratch database afterwards.")
+@with_appcontext
+def prioritizer_bench(total: int, rounds: int, keep: bool) -> None:
+    """Prioritizer decision time for 10, 100 and 1,000 APIs over REQUESTS ledger rows."""
+    from autopay_app.devtools.bench import prioritizer
 
-    for command in (agent_bench, dashboard_bench, prioritizer_bench):
-        bench.add_command(command)
-
-
-_mount()
+    figures = prioritizer.run(context.database_url(), total, rounds, context.progress, keep=keep)
+    prioritizer.report(figures, total)

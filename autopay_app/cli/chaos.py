@@ -21,7 +21,7 @@ from autopay_app.cli import context
 @with_appcontext
 def chaos(n: int, seed: int, minutes: float) -> None:
     """Run the stack under faults for N requests, then check chain against ledger."""
-    from autopay_app.chaos.run import Chaos, Report
+    from autopay_app.devtools.chaos.run import Chaos, Report
 
     counters = ("faults", "violations")
     with context.progress(f"chaos (seed {seed})", total=n, counters=counters) as bar:

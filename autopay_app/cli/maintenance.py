@@ -6,13 +6,15 @@ import click
 from flask.cli import with_appcontext
 
 from autopay_app.cli import backups, context
-from autopay_app.ledger import partitions, seed
+from autopay_app.ledger import partitions
 
 
 @click.command("seed")
 @with_appcontext
 def seed_command() -> None:
     """Load demo data: an agent, 402 responses, Devnet-style transactions."""
+    from autopay_app.devtools import seed
+
     report = seed.seed_demo(context.session())
     if report.created:
         click.echo(

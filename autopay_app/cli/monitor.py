@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from autopay_app.extensions import db
 from autopay_app.ledger import monitoring
 from autopay_app.scheduler import config as scheduler_config
+from autopay_app.web import phase3_panel
 
 agent_option = click.option("--agent", "agent_name", default=None, help="Agent name.")
 
@@ -94,7 +95,7 @@ def remove(url: str, agent_name: str | None) -> None:
 def list_command(agent_name: str | None) -> None:
     """The monitored APIs with weight, price, TTL and freshness; budget and next purchase."""
     agent_id, name = _agent_id(agent_name)
-    data = monitoring.panel(_session(), agent_id)
+    data = phase3_panel.panel(_session(), agent_id)
     click.echo(f"{name}: {len(data['apis'])} monitored APIs")
     click.echo(
         f"  {'weight':>8} {'price':>10} {'ttl':>6} {'age':>8}  {'fresh':<5} {'source':<7} url"
@@ -180,63 +181,3 @@ def set_command(daily_budget, burst, max_buys, tick, agent_name) -> None:  # typ
     monitoring.update_settings(_session(), agent_id, **changes)
     shown = {k: f"default ({cfg.tick_s:g} s)" if v is None else v for k, v in changes.items()}
     click.echo(f"{name}: " + ", ".join(f"{k} = {v}" for k, v in shown.items()))
-
-
-@click.command("prioritizer")
-@click.option("--requests", "total", default=1_000_000, show_default=True, type=click.IntRange(1))
-@click.option("--rounds", default=100, show_default=True, type=click.IntRange(20, 10_000))
-@click.option("--keep", is_flag=True, help="Keep the scratch database afterwards.")
-@with_appcontext
-def prioritizer_bench(total: int, rounds: int, keep: bool) -> None:
-    """Prioritizer decision time for 10, 100 and 1,000 APIs over REQUESTS ledger rows."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    from autopay_app.cli import context
-    from autopay_app.ledger import databases
-    from autopay_app.scheduler import bench
-
-    base = context.database_url()
-    name = f"{make_url(base).database}_pbench"
-    url = databases.create_database(base, name)
-    try:
-        databases.migrate(url)
-        engine = create_engine(url)
-        baseline = create_engine(url, connect_args={"options": bench.NO_INDEX})
-        agent_id = bench.setup(engine)
-        with context.progress("filling api_requests", total=total, unit="rows") as bar:
-            bench.fill_requests(engine, total, bar.advance)
-        figures = bench.measure(engine, baseline, agent_id, rounds)
-        engine.dispose()
-        baseline.dispose()
-    finally:
-        if not keep:
-            databases.drop_database(base, name)
-    _report(figures, total)
-
-
-def _report(figures: list, total: int) -> None:  # type: ignore[type-arg]
-    click.echo(f"\nprioritizer per tick, {total:,} requests in the ledger (ms)")
-    click.echo(
-        f"  {'APIs':>6} {'decide p50':>10} {'p95':>6} {'unfrozen p95':>12} {'no-index p50':>12} "
-        f"{'ratio':>6} {'+writes p50':>11} {'p95':>7} {'bought':>6}  index"
-    )
-    for f in figures:
-        ratio = f.baseline_p50_ms / f.p50_ms if f.p50_ms else float("inf")
-        click.echo(
-            f"  {f.apis:>6} {f.p50_ms:10.2f} {f.p95_ms:6.2f} {f.unfrozen_p95_ms:12.2f} "
-            f"{f.baseline_p50_ms:12.2f} {ratio:5.1f}x {f.tick_p50_ms:11.2f} {f.tick_p95_ms:7.2f} "
-            f"{f.bought:>6}  {'yes' if f.uses_index else 'NO'}"
-        )
-    click.echo(
-        "  decide = the timed decision: snapshot read, scoring, ranking, allocation; the "
-        "audit-event writes are OUTSIDE it. Start-up heap frozen as 'autopay serve' does "
-        "(gc.freeze()); 'unfrozen p95' is without it (a full collection may land in a tick).\n"
-        "  +writes = the decision plus its writes (one AGENT_DECISION event per API and the "
-        "pacing state, one transaction): a tick that buys nothing.\n"
-        "  target: decide p95 < 50 ms at 1,000 APIs; ratio = speed-up over the same decision "
-        "with index scans disabled, measured in this run."
-    )
-    click.echo("\nEXPLAIN of the staleness statement:")
-    for line in figures[-1].plan[:12]:
-        click.echo(f"  {line}")

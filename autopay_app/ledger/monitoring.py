@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from autopay_app.ledger import spend
+from autopay_app.ledger.queries import changed_rows
 from autopay_app.models import (
     Agent,
     ApiRequest,
@@ -112,7 +113,7 @@ def update_settings(session: Session, agent_id: uuid.UUID, **changes: Any) -> in
         result = session.execute(
             sa.update(MonitorSettings).where(MonitorSettings.agent_id == agent_id).values(**changes)
         )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return changed_rows(result)
 
 
 def claim_tick(session: Session, agent_id: uuid.UUID, seen: datetime | None, at: datetime) -> bool:
@@ -134,7 +135,7 @@ def claim_tick(session: Session, agent_id: uuid.UUID, seen: datetime | None, at:
             )
             .values(last_tick_at=at)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(changed_rows(result))
 
 
 # ------------------------------------------------------------ monitored APIs
@@ -164,7 +165,7 @@ def upsert_api(
     else:
         stmt = stmt.on_conflict_do_nothing(constraint="uq_monitored_apis_agent_url")
     with session.begin():
-        return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+        return bool(changed_rows(session.execute(stmt)))
 
 
 def remove_api(session: Session, agent_id: uuid.UUID, url: str) -> bool:
@@ -174,7 +175,7 @@ def remove_api(session: Session, agent_id: uuid.UUID, url: str) -> bool:
                 MonitoredApi.agent_id == agent_id, MonitoredApi.url == url
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(changed_rows(result))
 
 
 def list_apis(session: Session, agent_id: uuid.UUID) -> list[MonitoredApi]:
@@ -387,76 +388,17 @@ def decisions(
         return list(session.scalars(query))
 
 
-# --------------------------------------------------------------------- panel
-def _api_row(
-    r: MonitoredApi, stats: dict[str, tuple[datetime | None, int]], now: datetime
-) -> dict[str, Any]:
-    last, failures = stats.get(r.url, (None, 0))
-    age = (now - last).total_seconds() if last else None
-    fresh = bool(r.ttl_seconds and age is not None and age < r.ttl_seconds)
-    until = last + timedelta(seconds=r.ttl_seconds) if fresh and last and r.ttl_seconds else None
-    return {
-        "url": r.url,
-        "weight": str(r.weight),
-        "price": None if r.price is None else str(r.price),
-        "asset": r.asset or "USDC",
-        "ttl_seconds": r.ttl_seconds,
-        "source": r.source,
-        "enabled": r.enabled,
-        "last_access": last.isoformat() if last else None,
-        "age_s": None if age is None else round(age, 1),
-        "fresh": fresh,
-        "fresh_until": until.isoformat() if until else None,
-        "failures_last_hour": failures,
-    }
-
-
-def _settings_view(settings: MonitorSettings | None) -> dict[str, Any] | None:
-    if settings is None:
-        return None
-    tokens, tick, last = settings.pacing_tokens, settings.tick_seconds, settings.last_tick_at
-    return {
-        "daily_budget": str(settings.daily_budget),
-        "burst_fraction": str(settings.burst_fraction),
-        "max_buys_per_tick": settings.max_buys_per_tick,
-        "pacing_tokens": None if tokens is None else str(tokens),
-        "tick_seconds": None if tick is None else format(tick.normalize(), "f"),
-        "last_tick_at": None if last is None else last.isoformat(),
-    }
-
-
-def settings_summary(session: Session, agent_id: uuid.UUID) -> dict[str, Any] | None:
-    """The agent's settings as the panel shows them (None before it has any)."""
+def settings_row(session: Session, agent_id: uuid.UUID) -> MonitorSettings | None:
+    """The agent's Phase 3 settings row (None before it has one)."""
     with session.begin():
-        return _settings_view(
-            session.scalar(sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id))
-        )
-
-
-def panel(
-    session: Session, agent_id: uuid.UUID, now: datetime | None = None, limit: int = 10
-) -> dict[str, Any]:
-    """The dashboard's Phase 3 panel: monitored APIs and their freshness, plan, decisions.
-
-    ``settings.tick_seconds`` is None when the agent ticks at the scheduler's default.
-    """
-    now = now or datetime.now(UTC)
-    rows = list_apis(session, agent_id)
-    window = max((r.ttl_seconds or 60 for r in rows), default=60) * 4
-    with session.begin():
-        settings = session.scalar(
+        return session.scalar(
             sa.select(MonitorSettings).where(MonitorSettings.agent_id == agent_id)
         )
-        query = stats_query(agent_id, now - timedelta(seconds=window), now - timedelta(hours=1))
-        stats = _stats(session, query)
-    recent = [
-        {"at": e.created_at.isoformat(), **(e.details or {})}
-        for e in decisions(session, agent_id, limit)
-    ]
-    return {
-        "agent_id": str(agent_id),
-        "settings": _settings_view(settings),
-        "apis": [_api_row(r, stats, now) for r in rows],
-        "next_plan": settings.next_plan if settings else None,
-        "decisions": recent,
-    }
+
+
+def access_stats(
+    session: Session, agent_id: uuid.UUID, since: datetime, failures_since: datetime
+) -> dict[str, tuple[datetime | None, int]]:
+    """Per URL: the last ACCESSED time since ``since`` and the failures since ``failures_since``."""
+    with session.begin():
+        return _stats(session, stats_query(agent_id, since, failures_since))

@@ -10,13 +10,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.models import AuditEvent, AuditEventType, Severity
 from autopay_app.models.audit import DETAILS_TSVECTOR
+
+#: A SELECT of any columns.
+AnySelect = sa.Select[*tuple[Any, ...]]
+#: The same SELECT type in and out (a filter that adds WHERE clauses).
+S = TypeVar("S", bound=AnySelect)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class AuditFilter:
     limit: int = 50
 
 
-def audit_select(flt: AuditFilter) -> sa.Select[Any]:
+def audit_select(flt: AuditFilter) -> sa.Select[AuditEvent]:
     """The SELECT for one page of audit events, newest first."""
     query = sa.select(AuditEvent)
     if flt.agent_id is not None:
@@ -62,7 +67,13 @@ def audit_page(session: Session, flt: AuditFilter) -> list[AuditEvent]:
     return list(session.scalars(audit_select(flt)))
 
 
-def explain(session: Session, query: sa.Select[Any]) -> list[str]:
+def explain(session: Session, query: AnySelect) -> list[str]:
     """EXPLAIN of ``query`` as text lines (for benchmarks and tests)."""
     compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
     return [row[0] for row in session.execute(sa.text(f"EXPLAIN {compiled}"))]
+
+
+def changed_rows(result: sa.Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed, as the driver reports it (its
+    result is a cursor result; an ORM-enabled INSERT reports -1: "some")."""
+    return int(cast(sa.CursorResult[Any], result).rowcount or 0)

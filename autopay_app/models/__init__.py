@@ -1,11 +1,15 @@
 """The ledger's tables, one module per aggregate.
 
-``agents`` own ``api_requests``; a request has ``payments`` (at most one that
-moves money, by the agent's invariants), ``retry_attempts`` and
-``error_classifications``; a payment has ``transaction_logs``; ``audit_events``
-record every state change; ``wallet_balances`` hold the last balance read;
-``admin_sessions`` are the dashboard's logged-in browsers.
-Models hold data only; writes and queries live in :mod:`autopay_app.ledger`.
+``agent``: ``agents``, which own ``request``: ``api_requests``; a request has
+``payment``: ``payments`` (at most one that moves money, by the agent's
+invariants) and ``retry_attempts``; a payment has ``transaction_logs``;
+``audit``: ``audit_events`` (every status change, written by triggers) and
+``error_classifications``; ``balance``: ``wallet_balances`` (the last balance
+read); ``policy``: ``spend_policies``, ``spend_minutes``, ``circuit_breakers``,
+``payment_approvals``; ``monitoring``: ``monitored_apis``, ``monitor_settings``,
+``job_runs`` (Phase 3); ``admin_session``: ``admin_sessions`` (the dashboard's
+logged-in browsers); ``enums`` and ``base`` (shared columns). Models hold data
+only; writes and queries live in :mod:`autopay_app.ledger`.
 """
 
 from autopay_app.models.admin_session import AdminSession

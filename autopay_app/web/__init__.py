@@ -12,17 +12,17 @@ Design:
   :mod:`~autopay_app.ledger.monitoring` through :mod:`.autonomy`) or the
   agent's interactive service, and render a Jinja template or a JSON body
   (:mod:`.serialize`).
-* Templates are the dashboard's (``web/templates``) plus the scheduler's
-  Phase 3 panel partial (``scheduler/templates/phase3_panel.html``), found by
-  name through the :data:`phase3_templates` blueprint; there is one copy.
+* Templates live in ``web/templates`` (the Phase 3 panel partial
+  ``phase3_panel.html`` is built by :mod:`.phase3_panel`).
 * Security (:mod:`.security`): one admin password, HttpOnly SameSite session
   cookies, CSRF on every state-changing form and cookie-authenticated API
   call, a rate-limited login, a bearer token for the API.
 * Live updates poll small HTML fragments with htmx; the spend chart is
   Chart.js. Both are vendored under ``static/vendor`` with their licences; no
   build step, no CDN.
-* Interactive mode calls :mod:`autopay_app.agent.interactive`, imported
-  lazily so the rest of the dashboard works without the agent.
+* Interactive mode (:mod:`.approvals`) calls the app's agents
+  (:mod:`autopay_app.agent.runtime`), imported lazily so the rest of the
+  dashboard works without the agent.
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 assets = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets"
 )
-#: Serves nothing; puts the scheduler's templates (the Phase 3 panel) on the app's loader.
-phase3_templates = Blueprint("phase3", "autopay_app.scheduler", template_folder="templates")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -65,7 +63,6 @@ def register_blueprints(app: Flask) -> None:
     init_context(app)
     app.before_request(refuse_nul_bytes)
     app.register_blueprint(assets)
-    app.register_blueprint(phase3_templates)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(api_bp)

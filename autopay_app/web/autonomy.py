@@ -26,6 +26,7 @@ from werkzeug.exceptions import NotFound
 from autopay_app.ledger import dashboard as ledger
 from autopay_app.ledger import monitoring
 from autopay_app.models import Agent
+from autopay_app.web import phase3_panel
 from autopay_app.web.context import ledger_session
 from autopay_app.web.params import BadParameter
 
@@ -168,7 +169,7 @@ def save_settings(agent_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any
 
 def settings_view(agent_id: uuid.UUID) -> dict[str, Any]:
     """The agent's settings with ``default_tick_seconds`` (AUTOPAY_TICK_S) beside its own."""
-    settings = monitoring.settings_summary(ledger_session(), agent_id) or {}
+    settings = phase3_panel.settings_summary(ledger_session(), agent_id) or {}
     return {"agent_id": str(agent_id), **settings, "default_tick_seconds": default_tick_s()}
 
 
@@ -178,8 +179,8 @@ def default_tick_s() -> float | None:
 
 
 def panel(agent_id: uuid.UUID) -> dict[str, Any]:
-    """The Phase 3 panel (:func:`autopay_app.ledger.monitoring.panel`) of one agent."""
-    return monitoring.panel(ledger_session(), agent_id)
+    """The Phase 3 panel (:func:`autopay_app.web.phase3_panel.panel`) of one agent."""
+    return phase3_panel.panel(ledger_session(), agent_id)
 
 
 def scheduler_config() -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from autopay_app.devtools import seed
 from autopay_app.extensions import db
-from autopay_app.ledger import seed
 from tests.browser.conftest import login, serve
 
 pytestmark = pytest.mark.browser

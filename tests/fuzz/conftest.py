@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from autopay_app.config import Settings, load_settings
-from autopay_app.ledger import seed
+from autopay_app.devtools import seed
 from harness.testing import HarnessInfo, run_harness
 from mock_premium_api.testing import MockApiInfo, run_mock_api
 
@@ -95,10 +95,10 @@ def module_app(
 ) -> Iterator[Flask]:
     """One seeded app and database for a whole module (state builds up across examples)."""
     from autopay_app import create_app
-    from autopay_app.ledger import databases
+    from autopay_app.devtools import scratch
 
     name = f"autopay_fuzz_{os.getpid()}_{next(_modules)}"
-    url = databases.create_database(server_url, name, template=template_db)
+    url = scratch.create_database(server_url, name, template=template_db)
     settings = fuzz_settings(tmp_path_factory.mktemp("home"), stack)
     app = create_app(
         {
@@ -112,4 +112,4 @@ def module_app(
         with seeded(app):
             yield app
     finally:
-        databases.drop_database(server_url, name)
+        scratch.drop_database(server_url, name)

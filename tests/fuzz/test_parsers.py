@@ -1,4 +1,4 @@
-"""The 402 parser and the payment-header decoders under hypothesis (issue 8, item 4).
+"""The 402 parser and the payment-header decoders under hypothesis.
 
 Any input gives a valid result or the parser's classified error, never another
 exception: see ``fuzz/oracles.py`` for what each parser may answer. Inputs
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from autopay_app.ledger import samples
+from autopay_app.devtools import samples
 from fuzz import oracles
 
 #: ``AUTOPAY_FUZZ_EXAMPLES=5000`` for a longer search than ``make test`` affords.

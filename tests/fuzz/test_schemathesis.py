@@ -1,4 +1,4 @@
-"""The JSON API and the mock premium API under schemathesis: no 5xx (issue 8, item 4).
+"""The JSON API and the mock premium API under schemathesis: no 5xx.
 
 A real harness (local Solana and facilitator) and a real mock API process
 serve the module (``conftest.py``); the mock API is fuzzed over HTTP from its own

@@ -101,10 +101,10 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path) -> None:  # type: ignore
 
 
 def test_a_command_on_an_unmigrated_ledger_says_what_to_run(server_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from autopay_app.ledger import databases
+    from autopay_app.devtools import scratch
 
     name = f"autopay_empty_{os.getpid()}"
-    url = databases.create_database(server_url, name)
+    url = scratch.create_database(server_url, name)
     env = {**os.environ, "AUTOPAY_HOME": str(tmp_path), "DATABASE_URL": url}
     try:
         done = subprocess.run(
@@ -115,7 +115,7 @@ def test_a_command_on_an_unmigrated_ledger_says_what_to_run(server_url: str, tmp
             timeout=120,
         )
     finally:
-        databases.drop_database(server_url, name)
+        scratch.drop_database(server_url, name)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "autopay: the ledger database has no tables yet: run `autopay db upgrade` first"

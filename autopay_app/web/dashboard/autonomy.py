@@ -1,11 +1,12 @@
 """``/autonomy``: the Phase 3 panel of one agent, and the forms that edit what it monitors.
 
 The panel (monitored APIs, their freshness, the next planned purchase, recent
-decisions with reasons) is the scheduler's partial ``phase3_panel.html``,
-polled by htmx. The forms add an API (from the seller's catalog or by URL),
-change its weight, remove it, and set the budgets and the agent's tick
-interval; each POST carries the CSRF token and ends in a redirect back to the
-page with a message (a bad value: "Not saved: <field>: <why>", nothing changed).
+decisions with reasons) is the partial ``phase3_panel.html`` built by
+:mod:`autopay_app.web.phase3_panel`, polled by htmx. The forms add an API (from
+the seller's catalog or by URL), change its weight, remove it, and set the
+budgets and the agent's tick interval; each POST carries the CSRF token and ends
+in a redirect back to the page with a message (a bad value: "Not saved: <field>:
+<why>", nothing changed).
 """
 
 from __future__ import annotations

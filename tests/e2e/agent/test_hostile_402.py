@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autopay_app.agent import Agent
-from autopay_app.ledger import samples
+from autopay_app.devtools import samples
 from tests.e2e.agent.conftest import Stack, allow
 from tests.e2e.agent.ledger_checks import rows
 from tests.e2e.agent.sellers import answer_402, scripted_seller

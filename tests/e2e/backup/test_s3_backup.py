@@ -15,7 +15,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from autopay_app.backups.s3 import S3Store, S3Target
-from autopay_app.ledger import backup_events, databases, job_runs
+from autopay_app.devtools import scratch
+from autopay_app.ledger import backup_events, job_runs
 from autopay_app.ledger.backup import libpq_url
 from autopay_app.models import Severity
 from autopay_app.scheduler import config as scheduler_config
@@ -115,7 +116,7 @@ def test_backup_uploads_rotates_lists_and_restores_from_s3(
         assert key.rsplit("/", 1)[1] in listing.split("remote")[0]  # the local copy too
 
     # Restore from S3 into a fresh, empty database: the ledger comes back identical.
-    fresh = databases.create_database(server_url, f"{Path(tmp_path).name[:40]}_restored")
+    fresh = scratch.create_database(server_url, f"{Path(tmp_path).name[:40]}_restored")
     try:
         restored = autopay({**env, "DATABASE_URL": fresh}, "restore", url)
         assert _ok(restored).strip() == f"restored {url}"
@@ -127,7 +128,7 @@ def test_backup_uploads_rotates_lists_and_restores_from_s3(
         again = _one_line_failure(autopay({**env, "DATABASE_URL": fresh}, "restore", url))
         assert "restore needs an empty database" in again
     finally:
-        databases.drop_database(server_url, f"{Path(tmp_path).name[:40]}_restored")
+        scratch.drop_database(server_url, f"{Path(tmp_path).name[:40]}_restored")
 
 
 @pytest.mark.parametrize(
@@ -164,7 +165,7 @@ def test_restore_of_a_missing_object_or_a_bad_url_is_one_line(
     s3_server: S3Server, database_url: str, server_url: str, tmp_path: Path
 ) -> None:
     name = f"{tmp_path.name[:40]}_empty"
-    empty = databases.create_database(server_url, name)
+    empty = scratch.create_database(server_url, name)
     try:
         env = s3_server.env(tmp_path, DATABASE_URL=empty)
         missing = _one_line_failure(
@@ -179,7 +180,7 @@ def test_restore_of_a_missing_object_or_a_bad_url_is_one_line(
         )
         assert "access denied (403): check the AWS credentials" in denied
     finally:
-        databases.drop_database(server_url, name)
+        scratch.drop_database(server_url, name)
 
 
 def test_scheduler_daily_job_uploads_and_records_failures(

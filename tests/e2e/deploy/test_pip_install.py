@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from autopay_app.ledger import databases
+from autopay_app.devtools import scratch
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,7 +61,7 @@ def test_an_installed_copy_migrates_a_fresh_database(server_url: str, tmp_path: 
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    url = databases.create_database(server_url, f"autopay_fresh_{os.getpid()}")
+    url = scratch.create_database(server_url, f"autopay_fresh_{os.getpid()}")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -92,4 +92,4 @@ def test_an_installed_copy_migrates_a_fresh_database(server_url: str, tmp_path: 
         assert head is not None and versions[-1].name.startswith(head[:4])
         assert {"agents", "payments", "api_requests", "wallet_balances", "job_runs"} <= tables
     finally:
-        databases.drop_database(server_url, f"autopay_fresh_{os.getpid()}")
+        scratch.drop_database(server_url, f"autopay_fresh_{os.getpid()}")

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from autopay_app.agent import Agent
-from autopay_app.ledger import monitoring
 from autopay_app.models import ApiRequest, AuditEvent, AuditEventType, Payment
 from autopay_app.scheduler.tick import tick
+from autopay_app.web import phase3_panel
 from tests.e2e.scheduler.conftest import Stack, config, monitor
 
 WEIGHTS = {
@@ -83,5 +83,5 @@ def test_fresh_data_is_not_bought_again(
             .where(ApiRequest.agent_id == agent.agent_id, ApiRequest.endpoint.like("%insights"))
         )
     assert accessed == 1
-    plan = monitoring.panel(agent.session(), agent.agent_id)["next_plan"]
+    plan = phase3_panel.panel(agent.session(), agent.agent_id)["next_plan"]
     assert plan is not None and plan["api"] == stack.url("/api/market-feed")

@@ -16,6 +16,7 @@ from autopay_app.models import MonitorSettings
 from autopay_app.scheduler import tick as tick_module
 from autopay_app.scheduler.core import run_recorded
 from autopay_app.scheduler.jobs import prioritizer_job
+from autopay_app.web import phase3_panel
 from tests.e2e.scheduler.conftest import Stack, config, monitor
 
 
@@ -79,7 +80,7 @@ def test_each_agent_ticks_when_its_own_interval_has_passed(
     assert set(fourth["agents"]) == {fast.name} and fourth["agents"][fast.name]["tick_s"] == 5.0
     next_run = datetime.fromisoformat(fourth["next_run_at"])
     assert next_run <= datetime.now(UTC) + timedelta(seconds=5)
-    last = monitoring.settings_summary(fast.session(), fast.agent_id)["last_tick_at"]
+    last = phase3_panel.settings_summary(fast.session(), fast.agent_id)["last_tick_at"]
     assert last is not None and datetime.fromisoformat(last) > started
 
 

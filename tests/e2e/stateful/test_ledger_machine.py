@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the agent, its ledger and the chain (issue 8).
+"""A hypothesis state machine over the agent, its ledger and the chain.
 
 Rules: fetch, fetch under a fault (seller 5xx after settlement, facilitator or RPC
 failures: retries happen), crash the agent at a named point of the flow (a real

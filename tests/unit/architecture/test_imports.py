@@ -93,3 +93,41 @@ def test_the_agent_builds_no_sql_of_its_own() -> None:
                 used = {a.name for a in node.names} & SQLALCHEMY_BUILDERS
                 offenders.extend(f"{name}: from {node.module} import {u}" for u in used)
     assert offenders == []
+
+
+def test_product_code_never_imports_the_tooling() -> None:
+    """Only the CLI (which composes everything) and the tests may import devtools."""
+    everything = modules(PACKAGE)
+    offenders = [
+        f"{name} imports {target}"
+        for name, path in everything.items()
+        if not name.startswith(("autopay_app.devtools", "autopay_app.cli"))
+        for target in imported(path, set(everything))
+        if target.startswith("autopay_app.devtools")
+    ]
+    assert offenders == []
+    assert "autopay_app.devtools.scratch" in everything  # the tooling is where it is looked for
+
+
+def test_nothing_in_the_ledger_imports_the_app_factory() -> None:
+    ledger = modules(PACKAGE / "ledger")
+    offenders = [
+        name
+        for name, path in ledger.items()
+        for target in imported(path, set(ledger))
+        if target in ("autopay_app", "autopay_app.create_app") or target.startswith("flask")
+    ]
+    assert offenders == []
+
+
+def test_no_issue_tracking_markers_in_code() -> None:
+    marker = re.compile(r"\b(TODO|FIXME|XXX)\b|\bissue\s+#?\d+", re.IGNORECASE)
+    roots = [PACKAGE, ROOT / "mock_premium_api", ROOT / "harness", ROOT / "tests", ROOT / "fuzz"]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for root in roots
+        for path in sorted(root.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if marker.search(line) and path.name != "test_imports.py"
+    ]
+    assert found == []

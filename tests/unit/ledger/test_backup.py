@@ -12,8 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from autopay_app.cli import context
+from autopay_app.devtools import scratch, seed
 from autopay_app.errors import BackupError
-from autopay_app.ledger import backup, backup_events, databases, partitions, seed
+from autopay_app.ledger import backup, backup_events, partitions
 from autopay_app.models import Severity
 from tests.ledger_fingerprint import fingerprint
 
@@ -28,8 +29,8 @@ def test_backup_drop_restore_is_identical(
     assert result.path.exists() and result.size > 0
 
     name = make_url(database_url).database
-    databases.drop_database(server_url, name)
-    fresh = databases.create_database(server_url, name)
+    scratch.drop_database(server_url, name)
+    fresh = scratch.create_database(server_url, name)
     backup.restore(result.path, fresh)
 
     assert fingerprint(fresh) == before

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import agents, seed
+from autopay_app.devtools import seed
+from autopay_app.ledger import agents
 from autopay_app.secrets import SecretBox
 from tests.factories import query, scalar
 

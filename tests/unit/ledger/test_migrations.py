@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from autopay_app.devtools import scratch
 from autopay_app.extensions import db
-from autopay_app.ledger import databases
 from autopay_app.ledger.backup import libpq_url
 from autopay_app.ledger.partitions import include_object
 
@@ -49,21 +49,21 @@ def _objects(url: str) -> dict[str, set[str]]:
 
 
 def test_upgrade_from_empty_and_downgrade_to_empty(server_url: str) -> None:
-    url = databases.create_database(server_url, "autopay_updown")
+    url = scratch.create_database(server_url, "autopay_updown")
     try:
-        databases.migrate(url)
+        scratch.migrate(url)
         up = _objects(url)
         assert EXPECTED_TABLES <= up["tables"]
         assert "payment_ledger" in up["views"]
         assert {"request_status", "payment_status", "error_category"} <= up["types"]
         assert {"set_updated_at", "autopay_create_partitions"} <= up["functions"]
-        databases.migrate(url, "base", down=True)
+        scratch.migrate(url, "base", down=True)
         down = _objects(url)
         assert down == {"tables": set(), "types": set(), "functions": set(), "views": set()}
-        databases.migrate(url)  # and up again
+        scratch.migrate(url)  # and up again
         assert _objects(url) == up
     finally:
-        databases.drop_database(server_url, "autopay_updown")
+        scratch.drop_database(server_url, "autopay_updown")
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:
@@ -91,9 +91,9 @@ def test_constraint_and_index_names_match_the_models(database_url: str) -> None:
 
 
 def test_backup_events_migration_goes_down_with_events_and_up_again(server_url: str) -> None:
-    url = databases.create_database(server_url, "autopay_backup_updown")
+    url = scratch.create_database(server_url, "autopay_backup_updown")
     try:
-        databases.migrate(url)
+        scratch.migrate(url)
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO audit_events (event_type, severity, details) "
@@ -101,7 +101,7 @@ def test_backup_events_migration_goes_down_with_events_and_up_again(server_url: 
             )
             with pytest.raises(psycopg.errors.CheckViolation):
                 conn.execute("INSERT INTO audit_events (event_type) VALUES ('LOW_BALANCE')")
-        databases.migrate(url, "0009-1", down=True)  # just below this migration
+        scratch.migrate(url, "0009-1", down=True)  # just below this migration
         with psycopg.connect(libpq_url(url)) as conn:
             labels = {
                 r[0] for r in conn.execute("SELECT unnest(enum_range(NULL::audit_event_type))")
@@ -113,14 +113,14 @@ def test_backup_events_migration_goes_down_with_events_and_up_again(server_url: 
             left = conn.execute("SELECT count(*) FROM audit_events").fetchone()
         assert "BACKUP" not in labels and "AGENT_DECISION" in labels
         assert nullable == ("NO",) and left == (0,)
-        databases.migrate(url)
+        scratch.migrate(url)
         with psycopg.connect(libpq_url(url)) as conn:
             owner = conn.execute(
                 "SELECT pg_get_userbyid(typowner) FROM pg_type WHERE typname = 'audit_event_type'"
             ).fetchone()
         assert owner == ("autopay_owner",)
     finally:
-        databases.drop_database(server_url, "autopay_backup_updown")
+        scratch.drop_database(server_url, "autopay_backup_updown")
 
 
 def test_status_audit_downgrade_keeps_request_events_as_api_access(server_url: str) -> None:
@@ -135,9 +135,9 @@ def test_status_audit_downgrade_keeps_request_events_as_api_access(server_url: s
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
 
-    url = databases.create_database(server_url, "autopay_audit_down")
+    url = scratch.create_database(server_url, "autopay_audit_down")
     try:
-        databases.migrate(url)
+        scratch.migrate(url)
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute(
                 "INSERT INTO agents (name, wallet_address, autonomy_level) "
@@ -150,7 +150,7 @@ def test_status_audit_downgrade_keeps_request_events_as_api_access(server_url: s
             assert conn.execute("SELECT event_type::text FROM audit_events").fetchall() == [
                 ("REQUEST_STATUS",)
             ]
-        databases.migrate(url, migration.down_revision, down=True)
+        scratch.migrate(url, migration.down_revision, down=True)
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             kinds = conn.execute("SELECT enum_range(NULL::audit_event_type)::text").fetchone()
             assert kinds is not None and "REQUEST_STATUS" not in kinds[0]
@@ -159,6 +159,6 @@ def test_status_audit_downgrade_keeps_request_events_as_api_access(server_url: s
             assert rows.fetchall() == [("API_ACCESS", "PENDING")]
             conn.execute("UPDATE api_requests SET status = 'FAILED'")
             assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == (1,)
-        databases.migrate(url)
+        scratch.migrate(url)
     finally:
-        databases.drop_database(server_url, "autopay_audit_down")
+        scratch.drop_database(server_url, "autopay_audit_down")

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from x402.schemas import PaymentRequired
 
-from autopay_app.ledger import samples
+from autopay_app.devtools import samples
 from autopay_app.models import ApiRequest
 from tests.factories import make_agent, make_request, query
 

@@ -6,8 +6,7 @@ import gc
 
 import sqlalchemy as sa
 
-from autopay_app.cli.monitor import _report
-from autopay_app.scheduler import bench
+from autopay_app.devtools.bench import prioritizer as bench
 
 
 def test_bench_times_the_decision_and_the_writes_separately(database_url: str, capsys) -> None:
@@ -19,7 +18,9 @@ def test_bench_times_the_decision_and_the_writes_separately(database_url: str, c
         bench.fill_requests(engine, 3000, filled.append)
         figures = bench.measure(engine, baseline, agent_id, rounds=20)
         with engine.connect() as conn:
-            events = conn.scalar(sa.text("SELECT count(*) FROM audit_events"))
+            events = conn.scalar(
+                sa.text("SELECT count(*) FROM audit_events WHERE event_type = 'AGENT_DECISION'")
+            )
     finally:
         gc.unfreeze()
         gc.collect()
@@ -32,7 +33,7 @@ def test_bench_times_the_decision_and_the_writes_separately(database_url: str, c
         assert f.tick_p50_ms > 0 and f.bought == 5  # max buys per tick in the bench settings
     # the +writes rounds (1 warm-up + 20 per size) wrote one event per enabled API
     assert events == 21 * sum(bench.SIZES)
-    _report(figures, 3000)
+    bench.report(figures, 3000)
     out = capsys.readouterr().out
     assert "audit-event writes are OUTSIDE it" in out and "+writes" in out
     assert "Index Scan" in out or "Bitmap" in out

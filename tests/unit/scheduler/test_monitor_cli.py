@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from autopay_app.cli.monitor import monitor
 from autopay_app.ledger import monitoring
+from autopay_app.web import phase3_panel
 from tests.factories import make_agent
 
 
@@ -46,15 +47,15 @@ def test_set_tick_interval_and_back_to_the_default(app: Flask, session: Session)
     out = runner.invoke(monitor, ["set", "--tick", "90.5", "--agent", "ticker"])
     assert out.exit_code == 0, out.output
     assert "tick_seconds = 90.5" in out.output
-    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] == "90.5"
+    assert phase3_panel.settings_summary(session, agent.id)["tick_seconds"] == "90.5"
     listing = runner.invoke(monitor, ["list", "--agent", "ticker"])
     assert "a tick every 90.5 s" in listing.output
     for bad, why in (("0", "between 1 and 86400"), ("soon", "not a number"), ("1.0001", "3 dec")):
         refused = runner.invoke(monitor, ["set", "--tick", bad, "--agent", "ticker"])
         assert refused.exit_code == 2 and "--tick" in refused.output and why in refused.output
-    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] == "90.5"
+    assert phase3_panel.settings_summary(session, agent.id)["tick_seconds"] == "90.5"
     reset = runner.invoke(monitor, ["set", "--tick", "default", "--agent", "ticker"])
     assert reset.exit_code == 0 and "tick_seconds = default (60 s)" in reset.output
-    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] is None
+    assert phase3_panel.settings_summary(session, agent.id)["tick_seconds"] is None
     listing = runner.invoke(monitor, ["list", "--agent", "ticker"])
     assert "a tick every 60 s (AUTOPAY_TICK_S)" in listing.output

@@ -16,6 +16,7 @@ from autopay_app.extensions import db
 from autopay_app.ledger import job_runs, monitoring
 from autopay_app.scheduler import config, create_scheduler
 from autopay_app.scheduler.core import Leadership, run_recorded
+from autopay_app.web import phase3_panel
 from tests.factories import make_agent
 
 
@@ -120,7 +121,7 @@ def test_monitored_apis_settings_and_panel(session: Session) -> None:
             ),
             {"a": agent.id},
         )
-    data = monitoring.panel(session, agent.id)
+    data = phase3_panel.panel(session, agent.id)
     apis = {a["url"]: a for a in data["apis"]}
     assert apis["http://s/a"]["weight"] == "5.0000" and apis["http://s/a"]["fresh"] is True
     assert apis["http://s/b"]["fresh"] is False and apis["http://s/b"]["last_access"] is None
@@ -138,7 +139,7 @@ def test_panel_partial_renders_apis_plan_and_decisions(session: Session) -> None
 
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    import autopay_app.scheduler as package
+    import autopay_app.web as package
 
     with session.begin():
         agent = make_agent(session)
@@ -156,7 +157,7 @@ def test_panel_partial_renders_apis_plan_and_decisions(session: Session) -> None
         loader=FileSystemLoader(Path(package.__file__).parent / "templates"),
         autoescape=select_autoescape(["html"]),
     )
-    html = env.get_template("phase3_panel.html").render(panel=monitoring.panel(session, agent.id))
+    html = env.get_template("phase3_panel.html").render(panel=phase3_panel.panel(session, agent.id))
     assert "http://s/&lt;a&gt;" in html and "<a>" not in html
     assert "pacing: 0 in the bucket" in html and "2026-01-01T00:00:00+00:00" in html
 
@@ -165,25 +166,25 @@ def test_tick_interval_column_claim_and_constraint(session: Session) -> None:
     with session.begin():
         agent = make_agent(session)
     monitoring.ensure_settings(session, agent.id, Decimal(1), Decimal("0.05"), 5)
-    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] is None
+    assert phase3_panel.settings_summary(session, agent.id)["tick_seconds"] is None
     assert monitoring.update_settings(session, agent.id, tick_seconds=Decimal("90.5")) == 1
-    summary = monitoring.settings_summary(session, agent.id)
+    summary = phase3_panel.settings_summary(session, agent.id)
     assert summary["tick_seconds"] == "90.5" and summary["last_tick_at"] is None
     now = datetime.now(UTC)
     assert monitoring.claim_tick(session, agent.id, None, now) is True
     assert monitoring.claim_tick(session, agent.id, None, now) is False  # ticked since read
     later = now + timedelta(seconds=91)
     assert monitoring.claim_tick(session, agent.id, now, later) is True
-    assert monitoring.settings_summary(session, agent.id)["last_tick_at"] == later.isoformat()
+    assert phase3_panel.settings_summary(session, agent.id)["last_tick_at"] == later.isoformat()
     monitoring.record_tick(
         session, agent.id, [], tokens=Decimal(0), at=later + timedelta(1), plan=None
     )
     assert (
-        monitoring.panel(session, agent.id)["settings"]["last_tick_at"]
+        phase3_panel.panel(session, agent.id)["settings"]["last_tick_at"]
         == (later + timedelta(1)).isoformat()
     )
     monitoring.update_settings(session, agent.id, tick_seconds=None)
-    assert monitoring.settings_summary(session, agent.id)["tick_seconds"] is None
+    assert phase3_panel.settings_summary(session, agent.id)["tick_seconds"] is None
     with pytest.raises(sa.exc.IntegrityError, match="tick_seconds_positive"):
         monitoring.update_settings(session, agent.id, tick_seconds=Decimal(0))
 

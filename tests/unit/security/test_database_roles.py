@@ -1,4 +1,4 @@
-"""The application role may append to the audit trail but never rewrite it (issue 8, item 5).
+"""The application role may append to the audit trail but never rewrite it.
 
 The app fixture connects as a superuser; the connect hook (autopay_app.db_roles)
 makes every session work as ``autopay_app``, so the statements below run with
@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import databases, partitions, roles
+from autopay_app.devtools import scratch
+from autopay_app.ledger import partitions, roles
 from autopay_app.ledger.backup import libpq_url
 from autopay_app.models import AuditEvent, AuditEventType
 from tests.factories import make_agent, query, scalar
@@ -168,10 +169,10 @@ def _app_role_reads(url: str) -> int:
 def test_downgrade_of_one_database_leaves_the_others_and_the_roles(
     server_url: str, database_url: str
 ) -> None:
-    other = databases.create_database(server_url, "autopay_roles_other")
+    other = scratch.create_database(server_url, "autopay_roles_other")
     try:
-        databases.migrate(other)
-        databases.migrate(other, "0004", down=True)
+        scratch.migrate(other)
+        scratch.migrate(other, "0004", down=True)
         with psycopg.connect(libpq_url(other)) as conn:
             owners = {
                 r[0]
@@ -195,7 +196,7 @@ def test_downgrade_of_one_database_leaves_the_others_and_the_roles(
         assert roles_left == (3,)
         assert trigger is not None and roles.MAINTENANCE not in trigger[0]  # 0001's again
         assert _app_role_reads(database_url) == 0  # the other database still works
-        databases.migrate(other)  # and up again, the roles already there
+        scratch.migrate(other)  # and up again, the roles already there
         assert _app_role_reads(other) == 0
     finally:
-        databases.drop_database(server_url, "autopay_roles_other")
+        scratch.drop_database(server_url, "autopay_roles_other")

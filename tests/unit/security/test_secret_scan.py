@@ -1,4 +1,4 @@
-"""No private key and no decrypted session token in a database dump or the logs (issue 8, 6)."""
+"""No private key and no decrypted session token in a database dump or the logs."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from solders.keypair import Keypair
 from sqlalchemy.orm import Session
 
 from autopay_app.config import Settings
-from autopay_app.ledger import agents, seed
-from autopay_app.ledger.backup import backup
-from autopay_app.ledger.secret_scan import (
+from autopay_app.devtools import seed
+from autopay_app.devtools.secret_scan import (
     Secret,
     keypair_secrets,
     main,
     scan,
     session_token_secrets,
 )
+from autopay_app.ledger import agents
+from autopay_app.ledger.backup import backup
 from autopay_app.secrets import SecretBox
 from tests.factories import query
 

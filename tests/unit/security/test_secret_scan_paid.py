@@ -1,4 +1,4 @@
-"""Real payments leave no key and no decrypted token in the dump or the logs (issue 8, item 6).
+"""Real payments leave no key and no decrypted token in the dump or the logs.
 
 A real harness and mock API; the agent (working as the application role, as
 the app does) pays for four requests with a session token set; then the
@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from autopay_app import db_roles
 from autopay_app.agent import Agent
 from autopay_app.config import load_settings
+from autopay_app.devtools.secret_scan import keypair_secrets, scan, session_token_secrets
 from autopay_app.ledger import agents
 from autopay_app.ledger.backup import backup
-from autopay_app.ledger.secret_scan import keypair_secrets, scan, session_token_secrets
 from autopay_app.models import Agent as AgentRow
 from autopay_app.secrets import SecretBox
 from harness.testing import run_harness

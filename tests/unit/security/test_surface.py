@@ -1,5 +1,5 @@
 """Every state-changing route refuses a cookie-authenticated request without a CSRF token,
-and login cannot be brute-forced (issue 8, item 6)."""
+and login cannot be brute-forced."""
 
 from __future__ import annotations
 

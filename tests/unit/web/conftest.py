@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from autopay_app.config import Settings, load_settings
-from autopay_app.ledger import seed
+from autopay_app.devtools import seed
 from autopay_app.models import CircuitBreaker
 from autopay_app.secrets import load_or_create_api_token
 

@@ -1,6 +1,6 @@
 """A chaos worker: one agent in its own process, buying until told to stop.
 
-``python -m autopay_app.chaos.worker ROLE SEED`` with the stack in the
+``python -m autopay_app.devtools.chaos.worker ROLE SEED`` with the stack in the
 environment (DATABASE_URL, SOLANA_RPC_URL, ...). ROLE ``phase1`` fetches catalog
 resources one after another; ``phase3`` runs prioritizer ticks. Every start
 reconciles first (the process may have been SIGKILLed); any error, including

@@ -15,7 +15,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import audit, samples
+from autopay_app.devtools import samples
+from autopay_app.ledger import audit
 from autopay_app.models import (
     Agent,
     ApiRequest,

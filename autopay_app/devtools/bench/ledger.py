@@ -2,9 +2,9 @@
 
 Runs in a scratch database (``<name>_bench``) that it creates, migrates and drops.
 Figures: rows/s and seconds for a 10,000-transaction session written through the
-ORM (the status triggers writing their audit events), and p50/p95 of the dashboard's audit queries
-with their EXPLAIN, against a baseline of the same queries with index scans
-disabled in the same run.
+ORM (the status triggers writing their audit events), and p50/p95 of the
+dashboard's audit queries with their EXPLAIN, against a baseline of the same
+queries with index scans disabled in the same run.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import click
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import samples
+from autopay_app.devtools import samples, scratch
+from autopay_app.devtools.bench import Bars
 from autopay_app.ledger.queries import AuditFilter, audit_select, explain
 from autopay_app.models import (
     Agent,
@@ -38,7 +40,7 @@ from autopay_app.models import (
     TransactionLog,
 )
 
-Progress = Callable[[int], None]
+Advance = Callable[[int], None]
 
 
 @dataclass
@@ -100,7 +102,7 @@ def _transaction(agent: Agent, i: int) -> list[object]:
 
 
 def write_session(
-    engine: sa.Engine, transactions: int, progress: Progress, batch: int = 500
+    engine: sa.Engine, transactions: int, advance: Advance, batch: int = 500
 ) -> WriteFigure:
     """Write ``transactions`` paid requests (request, payment, log; the triggers add an
     API_ACCESS and a PAYMENT_SUCCESS audit event each)."""
@@ -119,7 +121,7 @@ def write_session(
             for i in range(done, done + n):
                 session.add_all(_transaction(agent, i))
         done += n
-        progress(n)
+        advance(n)
     seconds = time.perf_counter() - start
     return WriteFigure(transactions, transactions * 5, seconds)
 
@@ -139,7 +141,7 @@ FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
 """
 
 
-def fill_audit(engine: sa.Engine, rows: int, progress: Progress, chunk: int = 100_000) -> None:
+def fill_audit(engine: sa.Engine, rows: int, advance: Advance, chunk: int = 100_000) -> None:
     """Bring audit_events to ``rows`` rows over the last 60 days, 10 agents."""
     with engine.begin() as conn:
         have = conn.scalar(sa.text("SELECT count(*) FROM audit_events")) or 0
@@ -169,7 +171,7 @@ def fill_audit(engine: sa.Engine, rows: int, progress: Progress, chunk: int = 10
                 sa.text(FILL_SQL).bindparams(sa.bindparam("agents", type_=sa.ARRAY(sa.Uuid))),
                 {"agents": agents, "lo": lo + 1, "hi": hi},
             )
-        progress(hi - lo)
+        advance(hi - lo)
         lo = hi
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE audit_events"))
@@ -224,3 +226,44 @@ def measure_queries(engine: sa.Engine, runs: int = 40) -> list[QueryFigure]:
             QueryFigure(name, _p(timed, 50), _p(timed, 95), statistics.median(baseline), plan)
         )
     return figures
+
+
+def run(
+    base_url: str, transactions: int, audit_rows: int, progress: Bars, *, keep: bool = False
+) -> tuple[WriteFigure, list[QueryFigure]]:
+    """A demo session written and the audit queries timed, in a scratch database."""
+    with scratch.scratch_database(base_url, "bench", keep=keep) as url:
+        engine = sa.create_engine(url)
+        with progress("writing session", total=transactions, unit="transactions") as bar:
+            write = write_session(engine, transactions, bar.advance)
+        with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
+            fill_audit(engine, audit_rows, bar.advance)
+        figures = measure_queries(engine)
+        engine.dispose()
+    return write, figures
+
+
+def report(write: WriteFigure, figures: list[QueryFigure], audit_rows: int) -> None:
+    """The write figure, the query table with its same-run baseline, and the plans."""
+    click.echo("\nledger write: one demo session")
+    click.echo(
+        f"  transactions {write.transactions}  rows {write.rows}  "
+        f"seconds {write.seconds:.2f}  rows/s {write.rows_per_second:,.0f}  "
+        f"(target: 10,000 transactions < 10 s)"
+    )
+    click.echo(f"\naudit queries at {audit_rows:,} rows (ms)")
+    click.echo(f"  {'query':<24} {'p50':>8} {'p95':>8} {'no-index p50':>13} {'ratio':>8}  index")
+    for f in figures:
+        ratio = f.baseline_p50_ms / f.p50_ms if f.p50_ms else float("inf")
+        click.echo(
+            f"  {f.name:<24} {f.p50_ms:8.2f} {f.p95_ms:8.2f} {f.baseline_p50_ms:13.2f} "
+            f"{ratio:7.1f}x  {'yes' if f.uses_index else 'NO'}"
+        )
+    click.echo(
+        "  (target: p95 < 20 ms each; ratio = speed-up of the indexes over a seq-scan "
+        "baseline measured in this run)"
+    )
+    for f in figures:
+        click.echo(f"\nEXPLAIN {f.name}:")
+        for line in f.plan[:12]:
+            click.echo(f"  {line}")

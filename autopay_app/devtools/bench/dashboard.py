@@ -1,4 +1,4 @@
-"""``autopay bench dashboard``: server time of the overview, payments and audit pages.
+"""Server time of the overview, payments and audit pages (``autopay bench dashboard``).
 
 In a scratch database (``<name>_dashbench``, dropped afterwards unless
 ``--keep``) it times each page with an empty ledger (the baseline), then fills
@@ -14,21 +14,25 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import click
 import sqlalchemy as sa
 from flask import current_app
-from flask.cli import with_appcontext
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from autopay_app.cli import context
-from autopay_app.ledger import bench as ledger_bench
-from autopay_app.ledger import databases, overview
+from autopay_app import create_app
+from autopay_app.config import Settings
+from autopay_app.devtools import scratch
+from autopay_app.devtools.bench import Bars
+from autopay_app.devtools.bench import ledger as ledger_bench
+from autopay_app.extensions import db
+from autopay_app.ledger import overview
 from autopay_app.ledger.queries import explain
 
+#: p50 and p95 in ms, per page.
+Timings = dict[str, tuple[float, float]]
 PAGES = (
     ("overview", "/"),
     ("overview cards", "/overview/cards"),
@@ -79,7 +83,7 @@ VALUES ('seller:127.0.0.1:8402', 'CLOSED'), ('rpc', 'CLOSED'), ('facilitator', '
 """
 
 
-def _time_pages(runs: int) -> dict[str, tuple[float, float]]:
+def _time_pages(runs: int) -> Timings:
     client = current_app.test_client()
     with client.session_transaction() as s:
         s["admin"] = True
@@ -97,22 +101,29 @@ def _time_pages(runs: int) -> dict[str, tuple[float, float]]:
     return out
 
 
-@click.command("dashboard")
-@click.option("--payments", default=100_000, show_default=True, type=click.IntRange(1))
-@click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
-@click.option("--runs", default=40, show_default=True, type=click.IntRange(5))
-@click.option("--keep", is_flag=True, help="Keep the scratch database (to EXPLAIN its queries).")
-@with_appcontext
-def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> None:
-    """Time the dashboard pages at PAYMENTS payments and AUDIT_ROWS audit events."""
-    from autopay_app import create_app
+@dataclass(frozen=True)
+class Figures:
+    """Page times (p50, p95 in ms) empty and full, and the overview statements' plans."""
 
-    base = context.database_url()
-    name = f"{make_url(base).database}_dashbench"
-    url = databases.create_database(base, name)
-    try:
-        databases.migrate(url)
-        settings = replace(context.settings(), premium_api_url="http://127.0.0.1:9")
+    empty: Timings
+    full: Timings
+    plans: list[tuple[str, list[str]]]
+
+
+def run(
+    base_url: str,
+    cfg: Settings,
+    payments: int,
+    audit_rows: int,
+    runs: int,
+    progress: Bars,
+    *,
+    keep: bool = False,
+) -> Figures:
+    """Time the dashboard pages empty, then at ``payments`` payments and ``audit_rows``
+    audit events, in a scratch database (kept with ``keep``)."""
+    with scratch.scratch_database(base_url, "dashbench", keep=keep) as url:
+        settings = replace(cfg, premium_api_url="http://127.0.0.1:9")
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "AUTOPAY_SETTINGS": settings})
         with app.app_context():
             empty = _time_pages(runs)
@@ -121,7 +132,7 @@ def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> No
             conn.execute(sa.text(FILL_PAYMENTS), {"n": payments})
             conn.execute(sa.text(FILL_FAILURES), {"n": max(1, payments // 50)})
             conn.execute(sa.text(FILL_STATE))
-        with context.progress("filling audit_events", total=audit_rows, unit="rows") as bar:
+        with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
             ledger_bench.fill_audit(engine, audit_rows, bar.advance)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
@@ -129,16 +140,16 @@ def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> No
         engine.dispose()
         with app.app_context():
             full = _time_pages(runs)
-            from autopay_app.extensions import db
-
             db.engine.dispose()
-    finally:
         if keep:
             click.echo(f"kept the scratch database: {url}", err=True)
-        else:
-            databases.drop_database(base, name)
-    _report(empty, full, payments, audit_rows, runs)
-    _report_plans(plans)
+    return Figures(empty, full, plans)
+
+
+def report(figures: Figures, payments: int, audit_rows: int, runs: int) -> None:
+    """The page table against the empty-ledger baseline, then the overview's plans."""
+    _report(figures.empty, figures.full, payments, audit_rows, runs)
+    _report_plans(figures.plans)
 
 
 def _plans(engine: sa.Engine) -> list[tuple[str, list[str]]]:
@@ -159,7 +170,7 @@ def _report_plans(plans: list[tuple[str, list[str]]]) -> None:
             click.echo(f"  {'':<28} read in full: {', '.join(full)}")
 
 
-def _report(empty: dict, full: dict, payments: int, audit_rows: int, runs: int) -> None:  # type: ignore[type-arg]
+def _report(empty: Timings, full: Timings, payments: int, audit_rows: int, runs: int) -> None:
     click.echo(f"\ndashboard pages, {payments:,} payments and {audit_rows:,} audit events")
     click.echo(f"server time in ms over {runs} requests (WSGI, logged in)")
     click.echo(f"  {'page':<15} {'p50':>8} {'p95':>8} {'empty p50':>10} {'ratio':>7}")

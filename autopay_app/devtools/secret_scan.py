@@ -14,7 +14,7 @@ Known secrets come from :func:`keypair_secrets` (every keypair file under a
 directory, e.g. ``AUTOPAY_HOME`` and the harness's) and
 :func:`session_token_secrets` (the agents' tokens, decrypted with the app's key).
 
-Command line: ``python -m autopay_app.ledger.secret_scan --keys DIR [--token T] PATH...``
+Command line: ``python -m autopay_app.devtools.secret_scan --keys DIR [--token T] PATH...``
 (exit status 1 when something is found).
 """
 

@@ -1,6 +1,13 @@
-"""Create, migrate and drop whole databases on the ledger's server (tests, benchmarks)."""
+"""Scratch databases on the ledger's server: created, migrated and dropped whole.
+
+The test suite makes one migrated template and a copy per test; the benchmarks
+and the chaos run work in a database of their own (:func:`scratch_database`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -45,3 +52,19 @@ def migrate(url: str, revision: str = "head", *, down: bool = False) -> None:
         from autopay_app.extensions import db
 
         db.engine.dispose()
+
+
+@contextmanager
+def scratch_database(base_url: str, suffix: str, *, keep: bool = False) -> Iterator[str]:
+    """A freshly migrated database ``<name of base_url's>_<suffix>`` on the same server.
+
+    Yields its URL; it is dropped afterwards unless ``keep`` (to EXPLAIN it later).
+    """
+    name = f"{make_url(base_url).database}_{suffix}"
+    url = create_database(base_url, name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        if not keep:
+            drop_database(base_url, name)

@@ -1,4 +1,4 @@
-"""``autopay bench [agent]``: the agent against the SDK's bare client, in the same run.
+"""The agent against the SDK's bare client, in the same run (``autopay bench [agent]``).
 
 Both pay the same endpoint of the same mock API through the same harness and
 facilitator (fresh processes, slots as fast as possible), sequentially and with
@@ -25,14 +25,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
-from flask.cli import with_appcontext
 from solders.keypair import Keypair
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
-from autopay_app.cli import context
-from autopay_app.ledger import databases, policies
+from autopay_app import db_roles
+from autopay_app.agent import Agent
+from autopay_app.agent.gateway import bare_sdk_session
+from autopay_app.config import Settings
+from autopay_app.devtools import scratch
+from autopay_app.devtools.bench import Bars
+from autopay_app.ledger import policies
 from autopay_app.progress import Progress
+from harness.testing import HarnessInfo, run_harness
+from mock_premium_api.testing import MockApiInfo, run_mock_api
 
 PATH = "/api/market-feed?symbols=SOL"
 WARM_UP = 10
@@ -73,7 +78,8 @@ def _interleaved(
     return [Figure(name, workers, latencies[name]) for name in names]
 
 
-def _print(figures: list[Figure]) -> None:
+def report(figures: list[Figure]) -> None:
+    """The table, the p50 ratios, and the agent's mean throughput."""
     click.echo(f"\n{'client':<10}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for f in figures:
         click.echo(
@@ -87,11 +93,11 @@ def _print(figures: list[Figure]) -> None:
         )
         label = "" if workers == 1 else f", {workers} workers"
         click.echo(f"ratio (agent/bare SDK, p50{label}): {a.pct(50) / b.pct(50):.2f}")
+    verified = statistics.mean(f.rate for f in figures if f.who == "agent")
+    click.echo(f"(agent mean throughput over the runs: {verified:.1f} req/s)")
 
 
-def _agent(cfg, url: str, h, api, tmp: Path):  # type: ignore[no-untyped-def]
-    from autopay_app.agent import Agent
-
+def _agent(cfg: Settings, url: str, h: HarnessInfo, api: MockApiInfo, tmp: Path) -> Agent:
     settings = replace(
         cfg,
         home=tmp,
@@ -102,8 +108,6 @@ def _agent(cfg, url: str, h, api, tmp: Path):  # type: ignore[no-untyped-def]
         keypair_path=tmp / "bench-agent.json",
         agent_name=None,
     )
-    from autopay_app import db_roles
-
     engine = create_engine(url, pool_size=12)
     db_roles.install(engine)  # as in the app: the agent works as the application role
     agent = Agent(settings, engine, http_timeout=10)
@@ -118,52 +122,39 @@ def _agent(cfg, url: str, h, api, tmp: Path):  # type: ignore[no-untyped-def]
     return agent
 
 
-@click.command("agent")
-@click.option("--requests", "n", default=200, show_default=True, type=click.IntRange(10))
-@click.option("--workers", "worker_counts", default="1,4,8", show_default=True)
-@with_appcontext
-def agent_bench(n: int, worker_counts: str) -> None:
-    """N paid fetches by the agent and by the bare SDK client; p50/p95/p99 and the ratio."""
-    from autopay_app.agent.gateway import bare_sdk_session
-    from harness.testing import run_harness
-    from mock_premium_api.testing import run_mock_api
-
-    base = context.database_url()
-    name = f"{make_url(base).database}_agent_bench"
-    url = databases.create_database(base, name)
+def run(
+    cfg: Settings, base_url: str, n: int, worker_counts: list[int], progress: Bars
+) -> list[Figure]:
+    """``n`` paid fetches by the agent and by the bare SDK client per worker count, in a
+    scratch database on ``base_url``'s server, with a fresh harness and mock API."""
     figures: list[Figure] = []
-    try:
-        databases.migrate(url)
-        with (
-            tempfile.TemporaryDirectory() as tmpdir,
-            run_harness(Path(tmpdir) / "h", slot_ms=0) as h,
-            run_mock_api(
-                facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint
-            ) as api,
-        ):
-            tmp = Path(tmpdir)
-            agent = _agent(context.settings(), url, h, api, tmp)
-            bare_key = Keypair()
-            bare = bare_sdk_session(bare_key, h.rpc_url)
-            total = (n * len(worker_counts.split(",")) + WARM_UP) * 0.05 + 10
-            h.fund(agent.address, usdc=total, cash=1)
-            h.fund(str(bare_key.pubkey()), usdc=total, cash=1)
-            target = api.url + PATH
-            clients = {
-                "agent": lambda: agent.fetch(target).status == "ACCESSED",
-                "bare SDK": lambda: bare.get(target, timeout=30).status_code == 200,
-            }
-            for _ in range(WARM_UP):  # connections, prepared statements, caches
-                for client in clients.values():
-                    client()
-            for workers in (int(w) for w in worker_counts.split(",")):
-                label = f"{workers} worker(s): agent and bare SDK"
-                with context.progress(label, total=n * len(clients)) as progress:
-                    figures.extend(_interleaved(clients, n, workers, progress))
-            agent.close()
-            bare.close()
-    finally:
-        databases.drop_database(base, name)
-    _print(figures)
-    verified = statistics.mean(f.rate for f in figures if f.who == "agent")
-    click.echo(f"(agent mean throughput over the runs: {verified:.1f} req/s)")
+    with (
+        scratch.scratch_database(base_url, "agent_bench") as url,
+        tempfile.TemporaryDirectory() as tmpdir,
+        run_harness(Path(tmpdir) / "h", slot_ms=0) as h,
+        run_mock_api(
+            facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint
+        ) as api,
+    ):
+        tmp = Path(tmpdir)
+        agent = _agent(cfg, url, h, api, tmp)
+        bare_key = Keypair()
+        bare = bare_sdk_session(bare_key, h.rpc_url)
+        total = (n * len(worker_counts) + WARM_UP) * 0.05 + 10
+        h.fund(agent.address, usdc=total, cash=1)
+        h.fund(str(bare_key.pubkey()), usdc=total, cash=1)
+        target = api.url + PATH
+        clients = {
+            "agent": lambda: agent.fetch(target).status == "ACCESSED",
+            "bare SDK": lambda: bare.get(target, timeout=30).status_code == 200,
+        }
+        for _ in range(WARM_UP):  # connections, prepared statements, caches
+            for client in clients.values():
+                client()
+        for workers in worker_counts:
+            label = f"{workers} worker(s): agent and bare SDK"
+            with progress(label, total=n * len(clients)) as bar:
+                figures.extend(_interleaved(clients, n, workers, bar))
+        agent.close()
+        bare.close()
+    return figures

@@ -7,7 +7,7 @@ hangs and 429s, dropped and delayed transactions, facilitator failures and slow
 settlements, seller 5xx after settlement, SIGKILLs of the workers (restarted)
 and an immediate-mode stop of PostgreSQL (restarted). Then the faults stop,
 every agent reconciles (after the chain has moved past every blockhash), and
-:mod:`autopay_app.chaos.checks` compares the chain with the ledger.
+:mod:`autopay_app.devtools.chaos.checks` compares the chain with the ledger.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app import embedded_db
-from autopay_app.chaos import checks, faults
 from autopay_app.config import Settings
-from autopay_app.ledger import agents, backup, databases, policies, secret_scan
+from autopay_app.devtools import scratch, secret_scan
+from autopay_app.devtools.chaos import checks, faults
+from autopay_app.ledger import agents, backup, policies
 from autopay_app.secrets import SecretBox, load_or_create_key_material
 
 ROLES = ("phase1", "phase3")
@@ -66,7 +67,13 @@ class Worker:
     def start(self, seed: int) -> None:
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "autopay_app.chaos.worker", self.role, str(seed + self.starts)],
+            [
+                sys.executable,
+                "-m",
+                "autopay_app.devtools.chaos.worker",
+                self.role,
+                str(seed + self.starts),
+            ],
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -105,7 +112,7 @@ class Chaos:
             shutil.rmtree(self.home, ignore_errors=True)
         self.home.mkdir(parents=True)
         url = embedded_db.ensure_database(self.home, "autopay")
-        databases.migrate(url)
+        scratch.migrate(url)
         return url
 
     def _env(self, url: str, h: Any, api: Any, role: str) -> dict[str, str]:
