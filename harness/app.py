@@ -96,15 +96,13 @@ class HarnessApp:
     def rpc_url(self) -> str:
         """The RPC server's URL."""
         assert self.rpc_server is not None
-        host, port = self.rpc_server.server_address[:2]
-        return f"http://{host}:{port}"
+        return _url(self.rpc_server.server_address)
 
     @property
     def facilitator_url(self) -> str:
         """The facilitator's URL."""
         assert self.facilitator_server is not None
-        host, port = self.facilitator_server.server_address[:2]
-        return f"http://{host}:{port}"
+        return _url(self.facilitator_server.server_address)
 
     def ready_info(self) -> dict[str, Any]:
         """The JSON object printed after ``HARNESS READY``."""
@@ -183,3 +181,9 @@ class HarnessApp:
             "counts": dict(self.dispatcher.counts),
             "state_dir": str(self.options.state_dir),
         }
+
+
+def _url(address: Any) -> str:
+    """The http URL of a TCP server bound to ``address`` (host, port)."""
+    host, port = address[:2]
+    return f"http://{host if isinstance(host, str) else host.decode()}:{port}"

@@ -50,7 +50,7 @@ def build_transfers(sender: Keypair, recipient: Pubkey, blockhash: Hash, count: 
     return txs
 
 
-def _rate(count: int, run: Callable[[], None]) -> float:
+def _rate(count: int, run: Callable[[], object]) -> float:
     start = time.perf_counter()
     run()
     return count / (time.perf_counter() - start)
@@ -61,7 +61,9 @@ class HttpClient:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.conn = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=30
+        )
 
     def call(self, body: bytes) -> dict:
         self.conn.request("POST", "/", body, {"Content-Type": "application/json"})

@@ -25,6 +25,7 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
 
 from harness import genesis, tokens
 from harness.clock import SlotClock
@@ -237,17 +238,17 @@ class Chain:
         pre_balances, pre_tokens = self._snapshot(keys)
         result = self.svm.send_transaction(tx)
         post_balances, post_tokens = self._snapshot(keys)
-        failed = hasattr(result, "err")
+        failed = isinstance(result, FailedTransactionMetadata)
         if failed and post_balances[0] == pre_balances[0]:
             return None  # rejected before execution (no fee charged): never lands
-        meta = result.meta() if failed else result
+        meta = result.meta() if isinstance(result, FailedTransactionMetadata) else result
         slot = self.clock.slot()
         record = TxRecord(
             signature=signature,
             slot=slot,
             block_time=self.clock.block_time(slot),
             tx_b64=base64.b64encode(bytes(tx)).decode(),
-            err=error_json(result.err()) if failed else None,
+            err=error_json(result.err()) if isinstance(result, FailedTransactionMetadata) else None,
             fee=LAMPORTS_PER_SIGNATURE * len(tx.signatures),
             pre_balances=pre_balances,
             post_balances=post_balances,

@@ -91,7 +91,7 @@ def parse_token_data(owner: Pubkey, data: bytes, decimals_of) -> dict | None:
             "mintAuthority": str(mint.mint_authority) if mint.mint_authority else None,
             "supply": str(mint.supply),
         }
-        parsed = {"info": info, "type": "mint"}
+        parsed: dict[str, Any] = {"info": info, "type": "mint"}
     elif tokens.is_token_account(owner, data) and decimals_of is not None:
         parsed = {"info": token_account_info(data, decimals_of), "type": "account"}
     else:

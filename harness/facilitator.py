@@ -31,6 +31,7 @@ from x402.mechanisms.svm.settlement_cache import SettlementCache
 from x402.mechanisms.svm.utils import decode_transaction_from_payload
 from x402.schemas import (
     SchemeNotFoundError,
+    SettleResponse,
     VerifyResponse,
     parse_payment_payload,
     parse_payment_requirements,
@@ -165,6 +166,7 @@ def handle_payment(facilitator: x402FacilitatorSync, action: str, body: bytes) -
     except Exception as exc:  # pydantic, JSON and key errors: all a bad request
         return 400, {"error": f"invalid {action} request: {exc}"}
     try:
+        result: VerifyResponse | SettleResponse
         if action == "verify":
             result = facilitator.verify(payload, requirements)
         else:

@@ -45,7 +45,7 @@ def to_atomic(value: Any, decimals: int, limit: Decimal, name: str) -> int:
     return int(atomic)
 
 
-def fund(chain: Chain, address: str, sol: Any = 0, usdc: Any = 0, cash: Any = 0) -> dict:
+def fund(chain: Chain, address: object, sol: Any = 0, usdc: Any = 0, cash: Any = 0) -> dict:
     """Fund ``address`` with SOL, USDC and CASH; return its new balances.
 
     Raises:

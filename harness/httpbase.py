@@ -110,7 +110,7 @@ class FastHandler(BaseHTTPRequestHandler):
             },
         )
 
-    def http_fault(self, mode: str, hang_s: float) -> None:
+    def http_fault(self, mode: str | None, hang_s: float) -> None:
         """Carry out an HTTP-level fault: 500, 429, connection reset or hang."""
         if mode == "http_500":
             self.reply_json(500, {"error": "injected fault: internal server error"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from solders.transaction_metadata import FailedTransactionMetadata
+
 from harness import encoding, genesis
 from harness.chain import Chain
 from harness.errors import (
@@ -84,13 +86,14 @@ def _simulate(chain: Chain, tx, replace: bool, accounts_cfg: Any) -> dict[str, A
             value["err"] = stop
             return value
         result = chain.svm.simulate_transaction(tx)
-    failed = hasattr(result, "err")
     meta = result.meta()
-    value["err"] = error_json(result.err()) if failed else None
+    value["err"] = (
+        error_json(result.err()) if isinstance(result, FailedTransactionMetadata) else None
+    )
     value["logs"] = list(meta.logs())
     value["unitsConsumed"] = meta.compute_units_consumed()
     if isinstance(accounts_cfg, dict):
-        post = {} if failed else dict(result.post_accounts())
+        post = {} if isinstance(result, FailedTransactionMetadata) else dict(result.post_accounts())
         value["accounts"] = _sim_accounts(chain, accounts_cfg, post)
     return value
 

@@ -34,8 +34,8 @@ from x402.mechanisms.svm.exact.client import ExactSvmScheme
 from x402.mechanisms.svm.exact.v1.client import ExactSvmSchemeV1
 from x402.mechanisms.svm.signers import KeypairSigner
 from x402.mechanisms.svm.utils import normalize_network
-from x402.schemas import PaymentRequired
-from x402.schemas.v1 import PaymentRequiredV1
+from x402.schemas import PaymentRequired, PaymentRequirements
+from x402.schemas.v1 import PaymentRequiredV1, PaymentRequirementsV1
 
 from autopay_app.agent.chain import solana_client
 from autopay_app.agent.errors import InvalidPaymentRequired
@@ -117,8 +117,12 @@ def _decode_document(headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
 
 def _offers(model: PaymentRequired | PaymentRequiredV1) -> list[Offer]:
     out = []
-    for i, req in enumerate(model.accepts):
-        amount = req.amount if isinstance(model, PaymentRequired) else req.max_amount_required
+    accepts: list[PaymentRequirements | PaymentRequirementsV1] = list(model.accepts)
+    for i, req in enumerate(accepts):
+        if isinstance(req, PaymentRequirements):
+            amount = req.amount
+        else:
+            amount = req.max_amount_required
         try:
             atomic = int(str(amount), 10)
         except ValueError:
@@ -175,12 +179,13 @@ class Signer:
         # The SDK's schemes cache RPC clients and mint data without locks: sign one at a time.
         self._lock = threading.Lock()
         signer = KeypairSigner(keypair)
-        self._schemes = [ExactSvmScheme(signer, rpc_url), ExactSvmSchemeV1(signer, rpc_url)]
-        for scheme in self._schemes:
-            _give_rpc_client(scheme, rpc_url)
-        self._client.register("solana:*", self._schemes[0])
+        scheme, scheme_v1 = ExactSvmScheme(signer, rpc_url), ExactSvmSchemeV1(signer, rpc_url)
+        self._schemes: list[ExactSvmScheme | ExactSvmSchemeV1] = [scheme, scheme_v1]
+        for each in self._schemes:
+            _give_rpc_client(each, rpc_url)
+        self._client.register("solana:*", scheme)
         for network in V1_NETWORKS:
-            self._client.register_v1(network, self._schemes[1])
+            self._client.register_v1(network, scheme_v1)
         # The agent's own policy (caps, assets) runs before signing; the SDK's
         # default allow-list would refuse the local CASH stand-in.
         self._client.set_spend_controls(False)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.ledger.agents import set_autonomy  # noqa: F401  (re-exported for the views)
-from autopay_app.ledger.queries import AuditFilter, audit_page
+from autopay_app.ledger.queries import AuditFilter, S, audit_page
 from autopay_app.models import (
     Agent,
     ApiRequest,
@@ -104,13 +104,13 @@ class PaymentDetail:
     history: list[AuditEvent]
 
 
-def _keyset(query: sa.Select[Any], created: Any, key: Any, before: Cursor | None) -> Any:
+def _keyset(query: S, created: Any, key: Any, before: Cursor | None) -> S:
     if before is not None:
         query = query.where(sa.tuple_(created, key) < sa.tuple_(*before))
     return query.order_by(created.desc(), key.desc())
 
 
-def window(query: sa.Select[Any], created: Any, since: datetime | None, until: Any) -> Any:
+def window(query: S, created: Any, since: datetime | None, until: Any) -> S:
     """``query`` restricted to ``since <= created < until`` (either bound optional)."""
     if since is not None:
         query = query.where(created >= since)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.ledger.agents import get_by_name
+from autopay_app.ledger.queries import changed_rows
 from autopay_app.models import ApiRequest, ErrorClassification
 
 
@@ -51,16 +52,23 @@ def forget_agent(session: Session, name: str) -> ErasureReport:
         agent.name = new_name
         agent.is_active = False
         agent.erased_at = datetime.now(UTC)
-        scrubbed = session.execute(
-            sa.update(ApiRequest)
-            .where(ApiRequest.agent_id == agent.id)
-            .values(request_payload=sa.null(), response_headers=sa.null(), data_accessed=sa.null())
-        ).rowcount
-        details = session.execute(
-            sa.update(ErrorClassification)
-            .where(
-                ErrorClassification.agent_id == agent.id, ErrorClassification.details.is_not(None)
+        scrubbed = changed_rows(
+            session.execute(
+                sa.update(ApiRequest)
+                .where(ApiRequest.agent_id == agent.id)
+                .values(
+                    request_payload=sa.null(), response_headers=sa.null(), data_accessed=sa.null()
+                )
             )
-            .values(details=sa.null())
-        ).rowcount
+        )
+        details = changed_rows(
+            session.execute(
+                sa.update(ErrorClassification)
+                .where(
+                    ErrorClassification.agent_id == agent.id,
+                    ErrorClassification.details.is_not(None),
+                )
+                .values(details=sa.null())
+            )
+        )
     return ErasureReport(name, new_name, had_token, scrubbed or 0, details or 0)

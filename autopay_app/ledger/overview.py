@@ -37,9 +37,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from autopay_app.ledger import breakers
+from autopay_app.ledger.queries import AnySelect
 from autopay_app.models import (
     Agent,
     ApiRequest,
+    Currency,
     ErrorCategory,
     ErrorClassification,
     Payment,
@@ -111,7 +113,7 @@ def low_assets(balance: WalletBalance | None, threshold: Decimal) -> list[str]:
 
 
 # ------------------------------------------------------------------ queries
-def requests_query(since: datetime) -> sa.Select[Any]:
+def requests_query(since: datetime) -> sa.Select[uuid.UUID, RequestStatus, int]:
     """(agent_id, status, count) of the requests made since ``since``."""
     r = ApiRequest
     return (
@@ -121,7 +123,7 @@ def requests_query(since: datetime) -> sa.Select[Any]:
     )
 
 
-def failures_query(since: datetime) -> sa.Select[Any]:
+def failures_query(since: datetime) -> sa.Select[uuid.UUID | None, ErrorCategory, int]:
     """(agent_id, category, count) of the failures classified since ``since``."""
     e = ErrorClassification
     return (
@@ -131,7 +133,7 @@ def failures_query(since: datetime) -> sa.Select[Any]:
     )
 
 
-def retries_query(since: datetime) -> sa.Select[Any]:
+def retries_query(since: datetime) -> sa.Select[uuid.UUID, int]:
     """(agent_id, count) of the retries of the requests made since ``since``."""
     r = ApiRequest
     return (
@@ -142,7 +144,7 @@ def retries_query(since: datetime) -> sa.Select[Any]:
     )
 
 
-def agents_query() -> sa.Select[Any]:
+def agents_query() -> sa.Select[Agent, WalletBalance]:
     """Every agent by name with its latest balance read (or None)."""
     latest = (
         sa.select(WalletBalance)
@@ -155,7 +157,9 @@ def agents_query() -> sa.Select[Any]:
     return sa.select(Agent, balance).outerjoin(latest, sa.true()).order_by(Agent.name)
 
 
-def spend_query(since: datetime, agent_id: uuid.UUID | None = None) -> sa.Select[Any]:
+def spend_query(
+    since: datetime, agent_id: uuid.UUID | None = None
+) -> sa.Select[datetime, Currency, Decimal]:
     """(UTC day, asset, total) of the money spent since ``since``."""
     day = sa.func.date_trunc("day", sa.func.timezone("UTC", Payment.created_at))
     query = sa.select(day, Payment.currency, sa.func.sum(Payment.amount)).where(
@@ -166,7 +170,7 @@ def spend_query(since: datetime, agent_id: uuid.UUID | None = None) -> sa.Select
     return query.group_by(day, Payment.currency).order_by(day)
 
 
-def overview_queries(since: datetime) -> Iterator[tuple[str, sa.Select[Any]]]:
+def overview_queries(since: datetime) -> Iterator[tuple[str, AnySelect]]:
     """The overview's statements by name (the benchmark prints their plans)."""
     yield "agents + latest balance", agents_query()
     yield "requests by status", requests_query(since)
@@ -176,10 +180,12 @@ def overview_queries(since: datetime) -> Iterator[tuple[str, sa.Select[Any]]]:
 
 
 # -------------------------------------------------------------------- reads
-def _counts(session: Session, query: sa.Select[Any]) -> Counts:
+def _counts(session: Session, query: sa.Select[uuid.UUID | None, Any, int]) -> Counts:
     out: Counts = defaultdict(dict)
-    for agent_id, key, n in session.execute(query):
-        out[agent_id][str(key)] = n
+    for row in session.execute(query):
+        agent_id, key, n = row[0], row[1], row[2]
+        if agent_id is not None:
+            out[agent_id][str(key)] = n
     return out
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.ledger import direct
+from autopay_app.ledger.queries import AnySelect
 from autopay_app.models import (
     ApiRequest,
     Payment,
@@ -108,7 +109,7 @@ def _check(
             raise CapExceeded(f"{window} cap {cap} for {endpoint}: {spent} spent")
 
 
-def _under_lock() -> sa.Select[Any]:
+def _under_lock() -> AnySelect:
     """One read under the lock: the policy, both spend windows (per agent and, when the
     policy caps it, per API) and whether an unsettled payment for ``url`` is outstanding.
 
