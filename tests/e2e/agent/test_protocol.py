@@ -120,6 +120,13 @@ def test_a_receipt_naming_another_transaction_fails_verification(
         a=agent.agent_id,
     )
     assert errors[0][0] == 1
+    failures = rows(
+        engine,
+        "SELECT count(*) FROM audit_events "
+        "WHERE related_id = :p AND event_type = 'PAYMENT_FAILURE'",
+        p=result.payment_id,
+    )
+    assert failures[0][0] == 1  # one event for the one transition, carrying its category
     assert before["USDC"] - balances(agent)["USDC"] == result.amount  # the seller took it
 
 
