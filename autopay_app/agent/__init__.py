@@ -6,7 +6,8 @@ How one paid request flows
 :meth:`Agent.fetch <autopay_app.agent.core.Agent.fetch>` calls
 :func:`pipeline.run <autopay_app.agent.pipeline.run>` with the agent's
 :class:`~autopay_app.agent.context.AgentContext`; each step is a function of the
-context and the previous step's result (:mod:`autopay_app.agent.steps`):
+context and the previous step's result (:mod:`autopay_app.agent.steps`, over the
+typed results of :mod:`autopay_app.agent.states`):
 
 1. ``steps.open_request``: the request row, PENDING.
 2. ``steps.ask``: GET the resource; a 402 is parsed (the blockhash is read
@@ -16,8 +17,9 @@ context and the previous step's result (:mod:`autopay_app.agent.steps`):
    ``approval.approved_decision``.)
 4. ``steps.reserve_sign_write_ahead``: one transaction under the spend lock:
    payment INITIATED, signed, SIGNED with its bytes, request PAID.
-5. ``steps.deliver``: the signed bytes sent (retries resend them); the data and
-   the receipt written (CONFIRMED, ACCESSED) while the chain is read.
+5. ``steps.deliver``: the signed bytes sent (retries resend them); a refusal
+   diagnosed from the chain; the data and the receipt written (CONFIRMED,
+   ACCESSED) while the chain is read; the balance row refreshed in the background.
 6. ``steps.verify``: the transfer checked on chain; VERIFIED.
 
 Any failure becomes the ledger's record in one place,
@@ -25,8 +27,9 @@ Any failure becomes the ledger's record in one place,
 from the chain by :mod:`~autopay_app.agent.settle`, never by paying again).
 
 Modules: ``core`` (the :class:`Agent` facade), ``context`` (the agent's data and
-handles), ``steps`` and ``pipeline`` (above), ``approval`` (Phase 2: hold,
-approve, decline), ``settle`` (verification and reconciliation from the chain),
+handles), ``steps``, ``states`` and ``pipeline`` (above), ``approval`` (Phase 2:
+hold, approve, decline), ``settle`` (verification and reconciliation from the
+chain), ``diagnosis`` (why a seller refused a payment, from the chain),
 ``io`` (guarded calls: sellers, RPC, facilitator; retries), ``breaker``
 (circuit breakers), ``guard`` (balances), ``policy`` (choosing an offer),
 ``gateway`` (the only module importing the x402 SDK), ``chain`` (RPC reads),

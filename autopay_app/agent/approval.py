@@ -20,7 +20,8 @@ from autopay_app.agent.context import AgentContext
 from autopay_app.agent.errors import PolicyDenied
 from autopay_app.agent.policy import Choice, to_tokens
 from autopay_app.agent.result import FetchResult
-from autopay_app.agent.steps import Decided, FetchRequest, Opened, Quoted, record_402
+from autopay_app.agent.states import Decided, FetchRequest, Opened, Quoted
+from autopay_app.agent.steps import record_402
 from autopay_app.ledger import approvals, requests_log
 from autopay_app.models import ErrorCategory
 

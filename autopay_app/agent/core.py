@@ -18,7 +18,7 @@ from autopay_app.agent.chain import Chain
 from autopay_app.agent.errors import AgentError, PolicyDenied
 from autopay_app.agent.gateway import Signer
 from autopay_app.agent.result import FetchResult
-from autopay_app.agent.steps import FetchRequest
+from autopay_app.agent.states import FetchRequest
 from autopay_app.config import Settings
 from autopay_app.ledger.balances import BalanceRead
 from autopay_app.models import AutonomyLevel, SpendPolicy

@@ -24,7 +24,7 @@ from autopay_app.agent.approval import Approved
 from autopay_app.agent.context import AgentContext
 from autopay_app.agent.errors import AgentError
 from autopay_app.agent.result import FetchResult, recorded
-from autopay_app.agent.steps import Decided, Delivered, FetchRequest, Opened, Quoted, Signed
+from autopay_app.agent.states import Decided, Delivered, FetchRequest, Opened, Quoted, Signed
 from autopay_app.ledger import requests_log
 
 State = Opened | Quoted | Approved | Decided | Signed | Delivered

@@ -1,0 +1,116 @@
+"""The typed results of the steps of a paid request (:mod:`autopay_app.agent.steps`).
+
+Each is frozen and holds the one before it, so a state carries everything
+decided so far: ``FetchRequest -> Opened -> Quoted -> Decided -> Signed ->
+Delivered``. ``opened`` leads back to the request row from any of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from autopay_app.agent.errors import SignatureInvalid
+from autopay_app.agent.gateway import PaymentRequiredInfo, SignedPayment
+from autopay_app.agent.http import Answer
+from autopay_app.agent.policy import Choice
+from autopay_app.agent.verify import Verified
+from autopay_app.ledger import payments
+
+#: What the chain read during the delivery found: verified, or the mismatch, or neither
+#: (the transaction is not visible yet, or the RPC failed: reconciliation verifies later).
+Check = tuple[Verified | None, SignatureInvalid | None]
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """What the caller asked for: a URL, at most ``max_amount``, optionally in ``asset``."""
+
+    url: str
+    max_amount: Decimal | None = None
+    asset: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def endpoint(self) -> str:
+        return (urlsplit(self.url).path or "/")[:255]
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The request is in the ledger (PENDING)."""
+
+    request: FetchRequest
+    request_id: uuid.UUID
+
+    @property
+    def opened(self) -> Opened:
+        return self
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """The seller asked for a payment. ``recorded``: its 402 is in the ledger already
+    (otherwise it is written with the payment, or by the failure record)."""
+
+    opened: Opened
+    info: PaymentRequiredInfo
+    headers: dict[str, str]
+    recorded: bool = False
+    blockhash: Future[tuple[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The offer to pay, chosen by the policy (or approved by a person)."""
+
+    quoted: Quoted
+    choice: Choice
+
+    @property
+    def opened(self) -> Opened:
+        return self.quoted.opened
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The payment is reserved, signed and written ahead (SIGNED): nothing sent yet."""
+
+    decided: Decided
+    ref: payments.PaymentRef
+    payment: SignedPayment
+    last_valid: int
+
+    @property
+    def opened(self) -> Opened:
+        return self.decided.opened
+
+    @property
+    def payment_id(self) -> uuid.UUID:
+        return self.ref.payment_id
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The paid answer arrived and is written (CONFIRMED, ACCESSED); the chain read runs."""
+
+    signed: Signed
+    answer: Answer
+    data: Any
+    tx_hash: str
+    check: Future[Check]
+
+    @property
+    def opened(self) -> Opened:
+        return self.signed.opened
+
+    @property
+    def payment_id(self) -> uuid.UUID:
+        return self.signed.payment_id
