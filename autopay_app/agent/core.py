@@ -107,6 +107,10 @@ class Agent:
     def level(self) -> AutonomyLevel:
         return context.autonomy(self.ctx)
 
+    def forget(self, key: str) -> None:
+        """Drop a cached read (``policy``, ``level``): the next use reads the ledger."""
+        self.ctx.cache.forget(key)
+
     def rpc(self, read: Callable[[Chain], T]) -> T:
         """``read(chain)`` through the RPC's circuit breaker."""
         return io.rpc(self.ctx, read)
