@@ -19,8 +19,9 @@ from autopay_app.cli import context
 def bench(ctx: click.Context, n: int, worker_counts: str) -> None:
     """Benchmarks (each prints a table and a ratio against a same-run baseline).
 
-    Without a subcommand: the agent against the x402 SDK's bare client
-    (``autopay bench agent``), with ``--requests`` and ``--workers``.
+    Without a subcommand: the agent against the x402 SDK alone (``autopay bench
+    agent``: the SDK's bare client and an SDK-only seller), with ``--requests`` and
+    ``--workers``.
     """
     if ctx.invoked_subcommand is None:
         ctx.invoke(agent_bench, n=n, worker_counts=worker_counts)
@@ -43,12 +44,14 @@ def _counts(worker_counts: str) -> list[int]:
 @click.option("--workers", "worker_counts", default="1,4,8", show_default=True)
 @with_appcontext
 def agent_bench(n: int, worker_counts: str) -> None:
-    """N paid fetches by the agent and by the bare SDK client; p50/p95/p99 and the ratio."""
+    """N paid fetches by each of four interleaved clients (the bare SDK client and the agent,
+    each paying an SDK-only seller and the mock API); p50/p95/p99, req/s, the ratios, and
+    CPU per paid request of each process."""
     from autopay_app.devtools.bench import agent
 
     counts = _counts(worker_counts)
-    figures = agent.run(context.settings(), context.database_url(), n, counts, context.progress)
-    agent.report(figures)
+    results = agent.run(context.settings(), context.database_url(), n, counts, context.progress)
+    agent.report(results)
 
 
 @bench.command("ledger")
