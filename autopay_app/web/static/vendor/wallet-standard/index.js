@@ -1,0 +1,2 @@
+export * from './wallets.js';
+//# sourceMappingURL=index.js.map
