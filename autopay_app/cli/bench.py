@@ -57,14 +57,22 @@ def agent_bench(n: int, worker_counts: str) -> None:
 @bench.command("ledger")
 @click.option("--transactions", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
+@click.option("--writers", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--keep", is_flag=True, help="Keep the scratch database afterwards.")
 @with_appcontext
-def ledger_bench(transactions: int, audit_rows: int, keep: bool) -> None:
-    """Write a demo session and time the dashboard's audit queries at AUDIT_ROWS rows."""
+def ledger_bench(transactions: int, audit_rows: int, writers: int, keep: bool) -> None:
+    """Write a demo session (the project's writer against a plain psycopg floor,
+    sequentially and with WRITERS connections) and time the dashboard's audit queries
+    at AUDIT_ROWS rows."""
     from autopay_app.devtools.bench import ledger
 
     write, figures = ledger.run(
-        context.database_url(), transactions, audit_rows, context.progress, keep=keep
+        context.database_url(),
+        transactions,
+        audit_rows,
+        context.progress,
+        writers=writers,
+        keep=keep,
     )
     ledger.report(write, figures, audit_rows)
 

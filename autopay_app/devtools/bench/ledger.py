@@ -1,10 +1,11 @@
 """The ledger benchmark: one demo session written, audit queries at 1,000,000 rows.
 
 Runs in a scratch database (``<name>_bench``) that it creates, migrates and drops.
-Figures: rows/s and seconds for a 10,000-transaction session written through the
-ORM (the status triggers writing their audit events), and p50/p95 of the
-dashboard's audit queries with their EXPLAIN, against a baseline of the same
-queries with index scans disabled in the same run.
+Figures: seconds for a 10,000-transaction session written as the agent writes
+(:mod:`~autopay_app.devtools.bench.ledger_write`), sequentially and with
+concurrent writers, against the thinnest psycopg writer of the same rows in the
+same run; and p50/p95 of the dashboard's audit queries with their EXPLAIN,
+against a baseline of the same queries with index scans disabled in the same run.
 """
 
 from __future__ import annotations
@@ -15,29 +16,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import click
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.devtools import samples, scratch
-from autopay_app.devtools.bench import Bars
+from autopay_app.devtools.bench import Bars, ledger_write
 from autopay_app.ledger.queries import AuditFilter, audit_select, explain
 from autopay_app.models import (
     Agent,
-    ApiRequest,
-    ApiType,
     AuditEvent,
     AuditEventType,
     AutonomyLevel,
-    ConfirmationStatus,
-    Currency,
-    Payment,
-    PaymentStatus,
-    RequestStatus,
     Severity,
-    TransactionLog,
 )
 
 Advance = Callable[[int], None]
@@ -54,76 +46,6 @@ class QueryFigure:
     @property
     def uses_index(self) -> bool:
         return any("Index" in line for line in self.plan)
-
-
-@dataclass(frozen=True)
-class WriteFigure:
-    transactions: int
-    rows: int
-    seconds: float
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds
-
-
-def _transaction(agent: Agent, i: int) -> list[object]:
-    price = Decimal("0.010") + Decimal(i % 7) / 1000
-    sig = samples.fake_signature(f"bench-{agent.id}-{i}")
-    request = ApiRequest(
-        agent_id=agent.id,
-        endpoint="/api/market-feed",
-        api_type=ApiType.MARKET_DATA,
-        url="http://127.0.0.1:8402/api/market-feed",
-        http_status=200,
-        x402_instructions=samples.payment_required("http://127.0.0.1:8402/api/market-feed"),
-        data_accessed={"i": i},
-        status=RequestStatus.ACCESSED,
-        latency_ms=12,
-    )
-    payment = Payment(
-        api_request=request,
-        agent_id=agent.id,
-        amount=price,
-        currency=Currency.USDC if i % 2 else Currency.CASH,
-        payment_hash=sig,
-        payer_signature=samples.fake_signature(f"bench-payer-{agent.id}-{i}"),
-        status=PaymentStatus.VERIFIED,
-        network=samples.DEVNET,
-        x402_version=2,
-    )
-    log = TransactionLog(
-        payment=payment,
-        confirmation_status=ConfirmationStatus.CONFIRMED,
-        gas_fees=Decimal(10000),
-        solana_tx_metadata={"signature": sig, "slot": i, "fee": 10000},
-    )
-    return [request, payment, log]
-
-
-def write_session(
-    engine: sa.Engine, transactions: int, advance: Advance, batch: int = 500
-) -> WriteFigure:
-    """Write ``transactions`` paid requests (request, payment, log; the triggers add an
-    API_ACCESS and a PAYMENT_SUCCESS audit event each)."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        agent = Agent(
-            name=f"bench-{uuid.uuid4().hex[:8]}",
-            autonomy_level=AutonomyLevel.PHASE1,
-            wallet_address=samples.fake_address("bench"),
-        )
-        session.add(agent)
-    start = time.perf_counter()
-    done = 0
-    while done < transactions:
-        n = min(batch, transactions - done)
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            for i in range(done, done + n):
-                session.add_all(_transaction(agent, i))
-        done += n
-        advance(n)
-    seconds = time.perf_counter() - start
-    return WriteFigure(transactions, transactions * 5, seconds)
 
 
 FILL_SQL = """
@@ -228,28 +150,102 @@ def measure_queries(engine: sa.Engine, runs: int = 40) -> list[QueryFigure]:
     return figures
 
 
+def _bench_agents(engine: sa.Engine, n: int) -> list[uuid.UUID]:
+    agents = [
+        Agent(
+            name=f"bench-{uuid.uuid4().hex[:8]}",
+            autonomy_level=AutonomyLevel.PHASE1,
+            wallet_address=samples.fake_address(f"bench-{k}"),
+        )
+        for k in range(n)
+    ]
+    with Session(engine) as session, session.begin():
+        session.add_all(agents)
+        session.flush()
+        return [a.id for a in agents]
+
+
 def run(
-    base_url: str, transactions: int, audit_rows: int, progress: Bars, *, keep: bool = False
-) -> tuple[WriteFigure, list[QueryFigure]]:
-    """A demo session written and the audit queries timed, in a scratch database."""
+    base_url: str,
+    transactions: int,
+    audit_rows: int,
+    progress: Bars,
+    *,
+    writers: int = 8,
+    keep: bool = False,
+) -> tuple[Written, list[QueryFigure]]:
+    """A demo session written (by the project and its floor, sequentially and by
+    ``writers`` connections) and the audit queries timed, in a scratch database."""
     with scratch.scratch_database(base_url, "bench", keep=keep) as url:
-        engine = sa.create_engine(url)
-        with progress("writing session", total=transactions, unit="transactions") as bar:
-            write = write_session(engine, transactions, bar.advance)
+        engine = sa.create_engine(url, pool_size=max(5, writers))
+        agent_ids = _bench_agents(engine, writers)
+        with engine.begin() as conn:
+            ledger_write.make_floor_tables(conn)
+        counts = sorted({1, writers})
+        total = transactions * len(counts) * len(ledger_write.WRITERS)
+        with progress("writing session", total=total, unit="transactions") as bar:
+            write = ledger_write.write_sessions(
+                engine, agent_ids, transactions, counts, bar.advance
+            )
+        written = _project_rows(engine)
         with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
             fill_audit(engine, audit_rows, bar.advance)
         figures = measure_queries(engine)
         engine.dispose()
-    return write, figures
+    return Written(write, written), figures
 
 
-def report(write: WriteFigure, figures: list[QueryFigure], audit_rows: int) -> None:
-    """The write figure, the query table with its same-run baseline, and the plans."""
-    click.echo("\nledger write: one demo session")
+PROJECT_ROWS = sa.text(
+    "SELECT (SELECT count(*) FROM api_requests), (SELECT count(*) FROM payments), "
+    "(SELECT count(*) FROM transaction_logs), (SELECT count(*) FROM audit_events)"
+)
+
+
+@dataclass(frozen=True)
+class Written:
+    figures: list[ledger_write.WriteFigure]
+    rows: tuple[int, ...]
+
+
+def _project_rows(engine: sa.Engine) -> tuple[int, ...]:
+    """What the project's writer left in the ledger (the floor writes into copies)."""
+    with engine.connect() as conn:
+        row = conn.execute(PROJECT_ROWS).one()
+    return tuple(int(n) for n in row)
+
+
+def report(written: Written, figures: list[QueryFigure], audit_rows: int) -> None:
+    """The write table with its floor and ratios, the query table with its same-run
+    baseline, and the plans."""
+    write = written.figures
+    n = write[0].transactions
     click.echo(
-        f"  transactions {write.transactions}  rows {write.rows}  "
-        f"seconds {write.seconds:.2f}  rows/s {write.rows_per_second:,.0f}  "
-        f"(target: 10,000 transactions < 10 s)"
+        f"\nledger write: one demo session of {n:,} transactions "
+        "(request, payment, log, 2 audit events; one durable commit each)"
+    )
+    click.echo(f"  {'writer':<40} {'writers':>7} {'seconds':>8} {'tx/s':>8} {'rows/s':>8}")
+    for w in write:
+        click.echo(
+            f"  {w.writer:<40} {w.writers:>7} {w.seconds:>8.2f} {w.per_second:>8.0f} "
+            f"{w.rows / w.seconds:>8.0f}"
+        )
+    for count in sorted({w.writers for w in write}):
+        by = {w.writer: w.seconds for w in write if w.writers == count}
+        project = by[ledger_write.PROJECT]
+        label = "sequential" if count == 1 else f"{count} writers, one agent each"
+        for floor in ledger_write.FLOORS:
+            click.echo(
+                f"ratio (project/{floor.removeprefix('floor: ')}, {label}): "
+                f"{project / by[floor]:.2f}"
+            )
+    requests, payments, logs, events = written.rows
+    click.echo(
+        f"  project rows: {requests} requests, {payments} payments, {logs} logs, "
+        f"{events} audit events"
+    )
+    click.echo(
+        "  (targets: sequential project <= 1.3x the floor; 10,000 transactions < 5 s "
+        "with concurrent writers)"
     )
     click.echo(f"\naudit queries at {audit_rows:,} rows (ms)")
     click.echo(f"  {'query':<24} {'p50':>8} {'p95':>8} {'no-index p50':>13} {'ratio':>8}  index")

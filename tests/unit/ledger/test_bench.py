@@ -20,10 +20,23 @@ def test_bench_ledger_reports_writes_and_queries(
     result = runner.invoke(args=["bench", "ledger", "--transactions", "40", "--audit-rows", "3000"])
     assert result.exit_code == 0, result.output
     # Off a terminal, progress lines while it works (on stderr), and the same table after.
-    assert re.search(r"^writing session: \d+/40 transactions \(\d+%\), ", result.stderr, re.M)
-    assert "ledger write: one demo session" in result.stdout
+    assert re.search(r"^writing session: \d+/240 transactions \(\d+%\), ", result.stderr, re.M)
+    assert "ledger write: one demo session of 40 transactions" in result.stdout
     assert "ledger write" not in result.stderr
-    assert re.search(r"transactions 40\s+rows 200\s+seconds [\d.]+\s+rows/s", result.output)
+    for writer in ("5 INSERTs per commit", "1 statement per commit", "triggers audit"):
+        for writers in (1, 8):
+            row = rf"{re.escape(writer)}\s+{writers}\s+[\d.]+\s+\d+\s+\d+$"
+            assert re.search(row, result.stdout, re.M), result.stdout
+    for floor in ("5 INSERTs per commit", "1 statement per commit"):
+        for label in ("sequential", "8 writers, one agent each"):
+            line = rf"^ratio \(project/psycopg, {floor}, {label}\): \d+\.\d\d$"
+            assert re.search(line, result.stdout, re.M), result.stdout
+    # The project's rows are in the ledger (two sessions), audited by the triggers.
+    assert re.search(
+        r"^  project rows: 80 requests, 80 payments, 80 logs, 160 audit events$",
+        result.stdout,
+        re.M,
+    ), result.stdout
     for name in ("latest 50 for an agent", "type + severity", "full-text search"):
         assert re.search(rf"{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+x", result.output)
         assert f"EXPLAIN {name}:" in result.output
