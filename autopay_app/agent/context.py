@@ -28,6 +28,7 @@ from autopay_app.agent.catalog import Catalog
 from autopay_app.agent.chain import Chain
 from autopay_app.agent.gateway import Signer
 from autopay_app.agent.http import Http
+from autopay_app.agent.mcp_seller import McpSeller
 from autopay_app.config import Settings
 from autopay_app.ledger import agents, policies
 from autopay_app.models import AutonomyLevel, SpendPolicy
@@ -97,6 +98,7 @@ class AgentContext:
     retry_base: float
     balance_max_age: float
     http: Http
+    mcp: McpSeller
     chain: Chain
     signer: Signer
     catalog: Catalog
@@ -158,6 +160,7 @@ def build(
         retry_base=settings.retry_base_s if retry_base is None else retry_base,
         balance_max_age=balance_max_age,
         http=http,
+        mcp=McpSeller(timeout, settings.max_body_bytes),
         chain=Chain(settings.solana_rpc_url, settings.usdc_mint, settings.cash_mint, timeout),
         signer=Signer(keypair, settings.solana_rpc_url),
         catalog=Catalog(http),

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from solders.keypair import Keypair
 from sqlalchemy.orm import Session
 
-from autopay_app.agent import approval, context, guard, io, pipeline, settle
+from autopay_app.agent import approval, context, guard, io, mcp_target, pipeline, settle
 from autopay_app.agent.catalog import Catalog
 from autopay_app.agent.chain import Chain
 from autopay_app.agent.errors import AgentError, PolicyDenied
 from autopay_app.agent.gateway import Signer
+from autopay_app.agent.preview import Preview, preview_url
 from autopay_app.agent.result import FetchResult
 from autopay_app.agent.states import FetchRequest
 from autopay_app.config import Settings
@@ -121,15 +122,29 @@ class Agent:
 
     # ----------------------------------------------------------------- paying
     def fetch(
-        self, url: str, *, max_amount: Decimal | None = None, asset: str | None = None
+        self,
+        url: str,
+        *,
+        max_amount: Decimal | None = None,
+        asset: str | None = None,
+        reason: str | None = None,
     ) -> FetchResult:
         """Pay for ``url`` if it asks (within policy) and return what happened; at PHASE2
-        the payment waits for a person's approval (AWAITING_APPROVAL).
+        the payment waits for a person's approval (AWAITING_APPROVAL). ``url`` may name a
+        paid MCP tool call (``mcp+http://host/mcp#tool``, :mod:`.mcp_target`); ``reason``
+        is stored with the request.
 
         Never raises for a failed purchase: the result carries the classification.
         """
         hold = context.autonomy(self.ctx) is AutonomyLevel.PHASE2
-        return pipeline.run(self.ctx, FetchRequest(url, max_amount, asset), hold=hold)
+        request = FetchRequest(url, max_amount, asset, reason)
+        return pipeline.run(self.ctx, request, hold=hold)
+
+    def preview(
+        self, url: str, *, max_amount: Decimal | None = None, asset: str | None = None
+    ) -> Preview:
+        """What ``url`` costs and whether the policy would pay it now; nothing is paid."""
+        return preview_url(self.ctx, url, max_amount, asset)
 
     def quote(self, url: str) -> uuid.UUID:
         """Fetch ``url`` for a person up to the approval of its payment; the request id.
@@ -138,7 +153,7 @@ class Agent:
             AgentError: The request failed (recorded); the error carries its category.
         """
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https", *mcp_target.SCHEMES) or not parts.netloc:
             raise PolicyDenied(f"not an http(s) URL: {url!r}")
         result = pipeline.run(self.ctx, FetchRequest(url), hold=True)
         if result.status == "ACCESSED":

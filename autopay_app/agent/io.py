@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from autopay_app.agent import retry
+from autopay_app.agent import mcp_target, retry
 from autopay_app.agent.chain import Chain
 from autopay_app.agent.context import AgentContext
 from autopay_app.agent.errors import AgentError, BreakerOpen, SellerError
@@ -59,7 +59,8 @@ def seller_get(
     if paid and not ctx.breakers.admit(FACILITATOR):
         raise BreakerOpen(f"circuit breaker {FACILITATOR} is open: failing fast")
     try:
-        answer = guarded(ctx, seller_breaker(url), lambda: ctx.http.get(url, headers))
+        get = ctx.mcp.get if mcp_target.is_mcp(url) else ctx.http.get  # a paid MCP tool call
+        answer = guarded(ctx, seller_breaker(url), lambda: get(url, headers))
     except SellerError as exc:
         if paid and exc.facilitator:
             ctx.breakers.failure(FACILITATOR, str(exc)[:300])

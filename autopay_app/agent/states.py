@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from autopay_app.agent import mcp_target
 from autopay_app.agent.errors import SignatureInvalid
 from autopay_app.agent.gateway import PaymentRequiredInfo, SignedPayment
 from autopay_app.agent.http import Answer
@@ -28,11 +29,13 @@ Check = tuple[Verified | None, SignatureInvalid | None]
 
 @dataclass(frozen=True)
 class FetchRequest:
-    """What the caller asked for: a URL, at most ``max_amount``, optionally in ``asset``."""
+    """What the caller asked for: a URL, at most ``max_amount``, optionally in ``asset``;
+    ``reason``: why (stored with the request)."""
 
     url: str
     max_amount: Decimal | None = None
     asset: str | None = None
+    reason: str | None = None
 
     @property
     def host(self) -> str:
@@ -40,6 +43,10 @@ class FetchRequest:
 
     @property
     def endpoint(self) -> str:
+        """The URL's path; for an MCP tool call, ``path#tool``."""
+        if mcp_target.is_mcp(self.url):
+            path, _, fragment = self.url.partition("#")
+            return f"{urlsplit(path).path or '/'}#{fragment.partition('?')[0]}"[:255]
         return (urlsplit(self.url).path or "/")[:255]
 
 

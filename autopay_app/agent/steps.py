@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
-from autopay_app.agent import crash, diagnosis, gateway, guard, io, settle
+from autopay_app.agent import crash, diagnosis, gateway, guard, io, mcp_target, settle
 from autopay_app.agent.chain import rpc_failure
 from autopay_app.agent.context import AgentContext, policy
 from autopay_app.agent.errors import (
@@ -64,7 +64,12 @@ def api_type_for(path: str) -> ApiType:
 def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
     """Write the PENDING request before anything is asked (one statement)."""
     parts = urlsplit(request.url)
-    payload = {"method": "GET", "url": request.url, "query": parts.query}
+    payload: dict[str, object] = {"method": "GET", "url": request.url, "query": parts.query}
+    call = requests_log.ToolCall(reason=request.reason)
+    target = _tool_call(request.url)
+    if target is not None:  # a paid MCP tool call: the tool and its arguments
+        payload = {"method": "tools/call", "tool": target.tool, "arguments": target.arguments}
+        call = requests_log.ToolCall(target.tool, target.arguments_hash, request.reason)
     with direct.autocommit(ctx.engine) as conn:
         request_id = requests_log.open_request(
             conn,
@@ -72,10 +77,19 @@ def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
             ctx.agent_id,
             request.url,
             request.endpoint,
-            api_type_for(parts.path),
+            api_type_for(request.endpoint),
             payload,
+            call,
         )
     return Opened(request, request_id)
+
+
+def _tool_call(url: str) -> mcp_target.McpTarget | None:
+    """The MCP tool call ``url`` names (None for HTTP, or a bad one: asking fails it)."""
+    try:
+        return mcp_target.parse(url) if mcp_target.is_mcp(url) else None
+    except PolicyDenied:
+        return None
 
 
 # -------------------------------------------------------------------- 2. ask

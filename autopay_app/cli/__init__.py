@@ -8,8 +8,8 @@ The CLI is the one place that composes everything: ``serve`` and ``demo`` (with
 ``processes``, ``demo_report``), ``agent_commands`` (fetch, fund, reconcile),
 ``agents`` (forget), ``monitor`` (Phase 3), ``maintenance`` (seed, partitions,
 retention, backup, restore), ``services`` (the harness and the mock API),
-``bench`` and ``chaos`` (the tools of :mod:`autopay_app.devtools`), ``context``
-(what the commands share).
+``bench`` and ``chaos`` (the tools of :mod:`autopay_app.devtools`), ``mcp`` (the agent as
+an MCP server), ``context`` (what the commands share).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def register(app: Flask) -> None:
         compose_secrets,
         demo,
         maintenance,
+        mcp,
         scheduler,
         serve,
         services,
@@ -48,6 +49,7 @@ def register(app: Flask) -> None:
         scheduler.scheduler,
         compose_secrets.compose_secrets,
         demo.demo,
+        mcp.mcp_command,
     ):
         app.cli.add_command(command)
     from autopay_app.cli.chaos import chaos

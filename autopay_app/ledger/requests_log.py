@@ -29,12 +29,23 @@ from autopay_app.models import (
     ErrorCategory,
     ErrorClassification,
     Payment,
+    RequestKind,
     RequestStatus,
     RetryAttempt,
     RetryOutcome,
 )
 
 TERMINAL = (RequestStatus.ACCESSED, RequestStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """What a request records besides its URL: an MCP tool and its arguments' hash (None
+    for HTTP), and the reason the caller gave."""
+
+    tool: str | None = None
+    arguments_hash: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,9 +58,11 @@ class Outcome:
 
 _OPEN = f"""
 WITH {audit.ACTOR_CTE}
-INSERT INTO api_requests (id, agent_id, url, endpoint, api_type, request_payload)
+INSERT INTO api_requests (id, agent_id, url, endpoint, api_type, request_payload,
+                          request_kind, tool_name, arguments_hash, reason)
 SELECT CAST(%(id)s AS uuid), CAST(%(agent_id)s AS uuid), %(url)s, %(endpoint)s,
-       CAST(%(api_type)s AS api_type), CAST(%(request_payload)s AS jsonb)
+       CAST(%(api_type)s AS api_type), CAST(%(request_payload)s AS jsonb),
+       CAST(%(request_kind)s AS request_kind), %(tool_name)s, %(arguments_hash)s, %(reason)s
 FROM ctx
 """
 _RECORD_402 = f"""
@@ -70,8 +83,13 @@ def open_request(
     endpoint: str,
     api_type: ApiType,
     payload: dict[str, Any] | None,
+    call: ToolCall | None = None,
 ) -> uuid.UUID:
-    """Write the PENDING row before the call (one statement; ``conn`` autocommits)."""
+    """Write the PENDING row before the call (one statement; ``conn`` autocommits).
+
+    ``call``: what an MCP tool call names (tool, arguments hash) and why it was asked.
+    """
+    call = call or ToolCall()
     request_id = uuid.uuid4()
     conn.execute(
         _OPEN,
@@ -83,6 +101,10 @@ def open_request(
             "endpoint": endpoint[:255],
             "api_type": api_type.value,
             "request_payload": json.dumps(payload) if payload is not None else None,
+            "request_kind": (RequestKind.MCP if call.tool else RequestKind.HTTP).value,
+            "tool_name": call.tool,
+            "arguments_hash": call.arguments_hash,
+            "reason": call.reason,
         },
         prepare=True,
     )

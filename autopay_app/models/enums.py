@@ -18,6 +18,13 @@ class ApiType(enum.StrEnum):
     KNOWLEDGE_DATA = "KNOWLEDGE_DATA"
 
 
+class RequestKind(enum.StrEnum):
+    """How a request reached its seller (migration 0012)."""
+
+    HTTP = "HTTP"
+    MCP = "MCP"  # a paid tool call on an MCP server
+
+
 class RequestStatus(enum.StrEnum):
     PENDING = "PENDING"
     PAYMENT_REQUIRED = "PAYMENT_REQUIRED"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from autopay_app.extensions import db
 from autopay_app.models.base import created_at, updated_at, uuid_pk
-from autopay_app.models.enums import ApiType, RequestStatus, RetryOutcome, pg_enum
+from autopay_app.models.enums import ApiType, RequestKind, RequestStatus, RetryOutcome, pg_enum
 
 
 class ApiRequest(db.Model):  # type: ignore[name-defined,misc]
@@ -28,6 +28,7 @@ class ApiRequest(db.Model):  # type: ignore[name-defined,misc]
         sa.Index("ix_api_requests_agent_id_status_created_at", "agent_id", "status", "created_at"),
         sa.Index("ix_api_requests_x402_instructions", "x402_instructions", postgresql_using="gin"),
         sa.Index("ix_api_requests_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
+        sa.CheckConstraint("request_kind = 'HTTP' OR tool_name IS NOT NULL", name="mcp_has_tool"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -56,6 +57,17 @@ class ApiRequest(db.Model):  # type: ignore[name-defined,misc]
         default=RequestStatus.PENDING,
     )
     latency_ms: Mapped[int | None] = mapped_column(sa.Integer)
+    #: MCP tool calls (migration 0012): the tool, the SHA-256 of its canonical JSON arguments.
+    request_kind: Mapped[RequestKind] = mapped_column(
+        pg_enum(RequestKind, "request_kind"),
+        nullable=False,
+        server_default=RequestKind.HTTP.value,
+        default=RequestKind.HTTP,
+    )
+    tool_name: Mapped[str | None] = mapped_column(sa.String(128))
+    arguments_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Why the caller asked (an LLM agent's words through ``autopay mcp``).
+    reason: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
