@@ -27,15 +27,13 @@ def bench(ctx: click.Context, n: int, worker_counts: str) -> None:
         ctx.invoke(agent_bench, n=n, worker_counts=worker_counts)
 
 
-def _counts(worker_counts: str) -> list[int]:
+def _counts(listed: str, option: str = "--workers") -> list[int]:
     try:
-        counts = [int(w) for w in worker_counts.split(",")]
+        counts = [int(w) for w in listed.split(",")]
     except ValueError:
-        raise click.BadParameter(
-            "a comma-separated list of numbers", param_hint="--workers"
-        ) from None
+        raise click.BadParameter("a comma-separated list of numbers", param_hint=option) from None
     if not counts or min(counts) < 1:
-        raise click.BadParameter("each worker count must be at least 1", param_hint="--workers")
+        raise click.BadParameter("each number must be at least 1", param_hint=option)
     return counts
 
 
@@ -78,15 +76,23 @@ def ledger_bench(transactions: int, audit_rows: int, writers: int, keep: bool) -
 
 
 @bench.command("dashboard")
-@click.option("--payments", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--payments",
+    "sizes",
+    default="100000",
+    show_default=True,
+    help="Ledger sizes to time the pages at, comma-separated (e.g. 100000,1000000).",
+)
 @click.option("--audit-rows", default=1_000_000, show_default=True, type=click.IntRange(1000))
 @click.option("--runs", default=40, show_default=True, type=click.IntRange(5))
 @click.option("--keep", is_flag=True, help="Keep the scratch database (to EXPLAIN its queries).")
 @with_appcontext
-def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> None:
-    """Time the dashboard pages at PAYMENTS payments and AUDIT_ROWS audit events."""
+def dashboard_bench(sizes: str, audit_rows: int, runs: int, keep: bool) -> None:
+    """Time the dashboard pages at each size of PAYMENTS (one ledger, grown) with
+    AUDIT_ROWS audit events."""
     from autopay_app.devtools.bench import dashboard
 
+    payments = _counts(sizes, "--payments")
     figures = dashboard.run(
         context.database_url(),
         context.settings(),
@@ -96,7 +102,7 @@ def dashboard_bench(payments: int, audit_rows: int, runs: int, keep: bool) -> No
         context.progress,
         keep=keep,
     )
-    dashboard.report(figures, payments, audit_rows, runs)
+    dashboard.report(figures, runs)
 
 
 @bench.command("prioritizer")

@@ -33,7 +33,12 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "payments"
     __table_args__ = (
         sa.Index("ix_payments_agent_id_currency_created_at", "agent_id", "currency", "created_at"),
-        sa.Index("ix_payments_status_created_at", "status", "created_at"),
+        sa.Index(  # covering: the spend chart is an index-only scan (migration 0013)
+            "ix_payments_status_created_at",
+            "status",
+            "created_at",
+            postgresql_include=["currency", "amount", "agent_id"],
+        ),
         sa.Index("ix_payments_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
         sa.CheckConstraint("amount >= 0", name="amount_not_negative"),
     )

@@ -89,6 +89,7 @@ class RetryAttempt(db.Model):  # type: ignore[name-defined,misc]
         sa.CheckConstraint(
             "api_request_id IS NOT NULL OR payment_id IS NOT NULL", name="has_subject"
         ),
+        sa.Index("ix_retry_attempts_created_at", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -2,16 +2,20 @@
 
 In a scratch database (``<name>_dashbench``, dropped afterwards unless
 ``--keep``) it times each page with an empty ledger (the baseline), then fills
-100,000 paid requests (plus one failed request with a classification and three
-retries per 50 paid ones, a balance read and three circuit breakers) and
-1,000,000 audit events and times them again: p50/p95 over RUNS requests
-through the WSGI app (no network), with a logged-in session. It then prints
-the plan of each overview statement (``EXPLAIN``), which should name an index.
+100,000 paid requests, one every 30 s back from now (plus one failed request
+with a classification and three retries per 50 paid ones, a balance read and
+three circuit breakers) and 1,000,000 audit events and times them again: p50/p95
+over RUNS requests through the WSGI app (no network), with a logged-in session.
+With several sizes (``--payments 100000,1000000``) the same ledger grows a longer
+history and the pages are timed at each: flat times show that no page reads the
+ledger in full. It then prints the plan of each overview statement
+(``EXPLAIN``), which should name an index.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -20,6 +24,7 @@ from datetime import UTC, datetime
 import click
 import sqlalchemy as sa
 from flask import current_app
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from autopay_app import create_app
@@ -31,6 +36,8 @@ from autopay_app.extensions import db
 from autopay_app.ledger import overview
 from autopay_app.ledger.queries import explain
 
+PASSWORD = secrets.token_urlsafe(16)
+CHUNK = 100_000
 #: p50 and p95 in ms, per page.
 Timings = dict[str, tuple[float, float]]
 PAGES = (
@@ -40,16 +47,20 @@ PAGES = (
     ("payments list", "/payments"),
     ("audit trail", "/audit"),
 )
+FILL_AGENT = """
+INSERT INTO agents (name, autonomy_level, wallet_address)
+VALUES ('dashbench', 'PHASE1', 'DashBench1111111111111111111111111111111111')
+"""
+#: Paid requests ``lo`` .. ``hi``, one every 30 s back from now (a bigger ledger is a
+#: longer history: the overview's window holds the same rows).
 FILL_PAYMENTS = """
-WITH a AS (
-  INSERT INTO agents (name, autonomy_level, wallet_address)
-  VALUES ('dashbench', 'PHASE1', 'DashBench1111111111111111111111111111111111') RETURNING id
-), r AS (
+WITH a AS (SELECT id FROM agents WHERE name = 'dashbench'), r AS (
   INSERT INTO api_requests (agent_id, endpoint, url, api_type, http_status, status, latency_ms,
                             data_accessed, created_at)
   SELECT a.id, '/api/market-feed', 'http://127.0.0.1:8402/api/market-feed', 'MARKET_DATA', 200,
          'ACCESSED', 40, jsonb_build_object('i', g), now() - make_interval(secs => g * 30)
-  FROM a, generate_series(1, :n) AS g RETURNING id, agent_id, created_at
+  FROM a, generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+  RETURNING id, agent_id, created_at
 )
 INSERT INTO payments (api_request_id, agent_id, amount, currency, status, payer_signature,
                       created_at)
@@ -64,7 +75,8 @@ WITH a AS (SELECT id FROM agents WHERE name = 'dashbench'), r AS (
   INSERT INTO api_requests (agent_id, endpoint, url, api_type, http_status, status, created_at)
   SELECT a.id, '/api/knowledge/insights', 'http://127.0.0.1:8402/api/knowledge/insights',
          'KNOWLEDGE_DATA', 503, 'FAILED', now() - make_interval(secs => g * 1500)
-  FROM a, generate_series(1, :n) AS g RETURNING id, agent_id, created_at
+  FROM a, generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) AS g
+  RETURNING id, agent_id, created_at
 ), c AS (
   INSERT INTO error_classifications (agent_id, api_request_id, category, retryable, message,
                                      created_at)
@@ -83,10 +95,21 @@ VALUES ('seller:127.0.0.1:8402', 'CLOSED'), ('rpc', 'CLOSED'), ('facilitator', '
 """
 
 
-def _time_pages(runs: int) -> Timings:
+def _logged_in() -> FlaskClient:
+    """A test client logged in through the form, as a browser is."""
     client = current_app.test_client()
-    with client.session_transaction() as s:
-        s["admin"] = True
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    answer = client.post(
+        "/login", data={"password": PASSWORD, "csrf_token": token.group(1) if token else ""}
+    )
+    if answer.status_code != 302:
+        raise click.ClickException(f"cannot log in to the dashboard: {answer.status_code}")
+    return client
+
+
+def _time_pages(runs: int) -> Timings:
+    client = _logged_in()
     out = {}
     for name, path in PAGES:
         samples = []
@@ -102,54 +125,85 @@ def _time_pages(runs: int) -> Timings:
 
 
 @dataclass(frozen=True)
+class Size:
+    """Page times at one size of the ledger, and the overview statements' plans there."""
+
+    payments: int
+    audit_events: int
+    timings: Timings
+    plans: list[tuple[str, list[str]]]
+
+
+@dataclass(frozen=True)
 class Figures:
-    """Page times (p50, p95 in ms) empty and full, and the overview statements' plans."""
+    """Page times (p50, p95 in ms) with an empty ledger and at each size."""
 
     empty: Timings
-    full: Timings
-    plans: list[tuple[str, list[str]]]
+    sizes: list[Size]
+
+
+def _grow(engine: sa.Engine, have: int, payments: int, audit_rows: int, progress: Bars) -> int:
+    """Add paid requests ``have + 1 .. payments`` (with one failure per 50, three retries
+    each), top ``audit_events`` up to ``audit_rows``; returns the audit events there are."""
+    with progress("filling payments", total=payments - have, unit="payments") as bar:
+        for lo in range(have + 1, payments + 1, CHUNK):
+            hi = min(payments, lo + CHUNK - 1)
+            with engine.begin() as conn:
+                conn.execute(sa.text(FILL_PAYMENTS), {"lo": lo, "hi": hi})
+                first, last = (lo + 49) // 50, hi // 50  # one failure per 50 paid
+                if first <= last:
+                    conn.execute(sa.text(FILL_FAILURES), {"lo": first, "hi": last})
+            bar.advance(hi - lo + 1)
+    with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
+        ledger_bench.fill_audit(engine, audit_rows, bar.advance)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
+        return int(conn.scalar(sa.text("SELECT count(*) FROM audit_events")) or 0)
 
 
 def run(
     base_url: str,
     cfg: Settings,
-    payments: int,
+    payments: list[int],
     audit_rows: int,
     runs: int,
     progress: Bars,
     *,
     keep: bool = False,
 ) -> Figures:
-    """Time the dashboard pages empty, then at ``payments`` payments and ``audit_rows``
-    audit events, in a scratch database (kept with ``keep``)."""
+    """Time the dashboard pages empty, then at each size of ``payments`` (one ledger,
+    grown) with at least ``audit_rows`` audit events, in a scratch database (kept with
+    ``keep``)."""
+    sizes = []
     with scratch.scratch_database(base_url, "dashbench", keep=keep) as url:
-        settings = replace(cfg, premium_api_url="http://127.0.0.1:9")
+        settings = replace(cfg, premium_api_url="http://127.0.0.1:9", admin_password=PASSWORD)
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "AUTOPAY_SETTINGS": settings})
         with app.app_context():
             empty = _time_pages(runs)
         engine = sa.create_engine(url)
         with engine.begin() as conn:
-            conn.execute(sa.text(FILL_PAYMENTS), {"n": payments})
-            conn.execute(sa.text(FILL_FAILURES), {"n": max(1, payments // 50)})
+            conn.execute(sa.text(FILL_AGENT))
             conn.execute(sa.text(FILL_STATE))
-        with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
-            ledger_bench.fill_audit(engine, audit_rows, bar.advance)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("VACUUM ANALYZE"))
-        plans = _plans(engine)
+        have = 0
+        for size in sorted(set(payments)):
+            events = _grow(engine, have, size, audit_rows, progress)
+            have = size
+            with app.app_context():
+                timings = _time_pages(runs)
+                db.engine.dispose()
+            sizes.append(Size(size, events, timings, _plans(engine)))
         engine.dispose()
-        with app.app_context():
-            full = _time_pages(runs)
-            db.engine.dispose()
         if keep:
             click.echo(f"kept the scratch database: {url}", err=True)
-    return Figures(empty, full, plans)
+    return Figures(empty, sizes)
 
 
-def report(figures: Figures, payments: int, audit_rows: int, runs: int) -> None:
-    """The page table against the empty-ledger baseline, then the overview's plans."""
-    _report(figures.empty, figures.full, payments, audit_rows, runs)
-    _report_plans(figures.plans)
+def report(figures: Figures, runs: int) -> None:
+    """The page table at each size against the empty-ledger baseline, then the
+    overview's plans at the largest size."""
+    for size in figures.sizes:
+        _report(figures.empty, size, runs)
+    _report_plans(figures.sizes[-1].plans)
 
 
 def _plans(engine: sa.Engine) -> list[tuple[str, list[str]]]:
@@ -170,8 +224,11 @@ def _report_plans(plans: list[tuple[str, list[str]]]) -> None:
             click.echo(f"  {'':<28} read in full: {', '.join(full)}")
 
 
-def _report(empty: Timings, full: Timings, payments: int, audit_rows: int, runs: int) -> None:
-    click.echo(f"\ndashboard pages, {payments:,} payments and {audit_rows:,} audit events")
+def _report(empty: Timings, size: Size, runs: int) -> None:
+    full = size.timings
+    click.echo(
+        f"\ndashboard pages, {size.payments:,} payments and {size.audit_events:,} audit events"
+    )
     click.echo(f"server time in ms over {runs} requests (WSGI, logged in)")
     click.echo(f"  {'page':<15} {'p50':>8} {'p95':>8} {'empty p50':>10} {'ratio':>7}")
     for page, (p50, p95) in full.items():

@@ -42,3 +42,21 @@ def test_bench_ledger_reports_writes_and_queries(
         assert f"EXPLAIN {name}:" in result.output
     leftover = scalar(session, "SELECT count(*) FROM pg_database WHERE datname LIKE '%_bench'")
     assert leftover == 0
+
+
+def test_bench_dashboard_times_the_pages_at_each_size(
+    app: Flask, runner: FlaskCliRunner, session: Session
+) -> None:
+    args = ["bench", "dashboard", "--payments", "200,400", "--audit-rows", "1000", "--runs", "5"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    for size in ("200", "400"):
+        assert re.search(
+            rf"^dashboard pages, {size} payments and [\d,]+ audit events$", result.stdout, re.M
+        ), result.stdout
+    for page in ("overview", "overview cards", "spend chart", "payments list", "audit trail"):
+        row = rf"^  {re.escape(page)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+x$"
+        assert len(re.findall(row, result.stdout, re.M)) == 2, result.stdout
+    assert "overview statements (EXPLAIN)" in result.stdout
+    leftover = scalar(session, "SELECT count(*) FROM pg_database WHERE datname LIKE '%_dashbench'")
+    assert leftover == 0
