@@ -7,6 +7,7 @@ signature, and the agent's recent signatures (to find a payment by its memo).
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from solders.signature import Signature
 from autopay_app.agent.errors import AgentError, NetworkFailure, RateLimited, RpcTimeout
 
 LAMPORTS_PER_SOL = Decimal(1_000_000_000)
+#: Where an SPL mint (Token and Token-2022 alike) keeps its decimals.
+MINT_DECIMALS_OFFSET = 44
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,26 @@ class Chain:
         }
         value = self._rpc("getAccountInfo", [address, options])["value"]
         return str(value["owner"]) if isinstance(value, dict) else None
+
+    def mint_info(self, mint: str) -> tuple[str, int]:
+        """A mint's token program (Token or Token-2022: the account's owner) and decimals.
+
+        Raises:
+            NetworkFailure: No such mint on the chain (or the RPC failed).
+        """
+        value = self._rpc(
+            "getAccountInfo", [mint, {"encoding": "base64", "commitment": "confirmed"}]
+        )
+        try:
+            data = base64.b64decode(value["value"]["data"][0])
+            return str(value["value"]["owner"]), data[MINT_DECIMALS_OFFSET]
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise NetworkFailure(f"no mint {mint} on the chain ({exc!r})") from exc
+
+    def send_transaction(self, tx_b64: str) -> str:
+        """sendTransaction (preflight on): the signature, or the node's refusal as an error."""
+        options = {"encoding": "base64", "preflightCommitment": "confirmed"}
+        return str(self._rpc("sendTransaction", [tx_b64, options]))
 
     def block_height(self) -> int:
         return int(self._call(self._client.get_block_height, Confirmed)["result"])

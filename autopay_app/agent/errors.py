@@ -15,6 +15,7 @@ AutopayError
     ├── SettlementPending        SETTLEMENT_PENDING the chain has not said yet (retryable)
     ├── DuplicatePayment         DUPLICATE          the seller saw this payment already
     ├── SignatureInvalid         SIGNATURE_INVALID  the chain disagrees with what was signed
+    ├── WalletRefused            WALLET_REFUSED     a person's wallet refused, timed out, left
     └── BreakerOpen              (the category of the service it guards) fail fast
 """
 
@@ -115,3 +116,9 @@ class BreakerOpen(AgentError):
     """A circuit breaker is open: failed fast, no network call was made."""
 
     category = ErrorCategory.NETWORK.value
+
+
+class WalletRefused(AgentError):
+    """A person's wallet did not sign: refused, timed out or disconnected (nothing was paid)."""
+
+    category = ErrorCategory.WALLET_REFUSED.value

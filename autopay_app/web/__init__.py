@@ -125,7 +125,7 @@ def harness_tx_url(signature: str) -> str | None:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/wallet/"))
 
 
 def _http_error(exc: HTTPException) -> Any:

@@ -14,7 +14,8 @@ from tests.browser.wallet_stack import connect
 from tests.e2e.interop import chain_reads
 
 pytestmark = pytest.mark.browser
-services, stack, test_wallet = wallet_stack.services, wallet_stack.stack, wallet_stack.test_wallet
+agent_funds, services, stack = wallet_stack.agent_funds, wallet_stack.services, wallet_stack.stack
+test_wallet = wallet_stack.test_wallet
 
 
 def test_connect_shows_the_address_balances_and_cluster(page, stack, test_wallet):

@@ -40,7 +40,13 @@ def services(tmp_path_factory) -> Iterator[tuple[Any, Any]]:
 
 
 @pytest.fixture()
-def stack(services, database_url, settings, tmp_path) -> Iterator[Stack]:
+def agent_funds() -> dict[str, Any]:
+    """What the agent holds at the start (a test module may override this fixture)."""
+    return {"sol": 1, "usdc": 1, "cash": 1}
+
+
+@pytest.fixture()
+def stack(services, database_url, settings, tmp_path, agent_funds) -> Iterator[Stack]:
     harness, api = services
     settings = replace(
         settings,
@@ -62,7 +68,8 @@ def stack(services, database_url, settings, tmp_path) -> Iterator[Stack]:
         from autopay_app.agent.runtime import default_agent
 
         agent = default_agent()
-        harness.fund(agent.address, sol=1, usdc=1, cash=1)
+        if agent_funds:
+            harness.fund(agent.address, **agent_funds)
         agent.refresh_balances()
     for base in serve(app):
         yield Stack(base, harness, api, app, agent)

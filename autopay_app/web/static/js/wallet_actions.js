@@ -1,0 +1,72 @@
+// What the connected wallet does for the dashboard: top up an agent, pay an approval.
+// The server builds each transaction; the wallet signs its raw bytes; the server checks
+// it is the transaction built, sends it and records it.
+import { onWalletChange, refresh, signTransaction, wallet } from "./wallet.js";
+
+const panel = document.getElementById("wallet");
+const csrf = document.querySelector("meta[name=csrf-token]").content;
+const $ = (name) => panel && panel.querySelector(`[data-test=${name}]`);
+export const toBase64 = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+export const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+export async function post(url, body) {
+  const answer = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+    body: JSON.stringify(body),
+  });
+  const data = await answer.json().catch(() => ({}));
+  if (!answer.ok) { throw new Error(data.error ? data.error.message : `HTTP ${answer.status}`); }
+  return data;
+}
+
+function say(text, ok) {
+  const box = $("wallet-result");
+  if (!box) { return; }
+  box.textContent = text;
+  box.className = `banner ${ok ? "ok" : "warning"}`;
+  box.hidden = false;
+}
+
+async function topUp(form) {
+  const button = form.querySelector("button");
+  button.disabled = true;
+  const agentId = form.elements.agent_id.value;
+  try {
+    say("Building the transfer…", true);
+    const built = await post(panel.dataset.topupPrepare, {
+      agent_id: agentId, address: wallet.account.address,
+      asset: form.elements.asset.value, amount: form.elements.amount.value,
+    });
+    say("Approve the transfer in your wallet…", true);
+    const signed = await signTransaction(fromBase64(built.transaction));
+    say("Sending…", true);
+    const done = await post(panel.dataset.topupSubmit,
+      { agent_id: agentId, key: built.key, transaction: toBase64(signed) });
+    say(`Topped up ${done.amount} ${done.asset} (transaction ${done.signature}); the agent now holds `
+      + `${done.balance} ${done.asset}${done.paused ? ", still below its threshold" : ""}.`, true);
+    $("wallet-result").dataset.signature = done.signature;
+    refresh();
+  } catch (error) {
+    say(`Top-up not made: ${error && error.message ? error.message : error}`, false);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+if (panel) {
+  const form = $("topup-form");
+  if (form) {
+    form.addEventListener("submit", (event) => { event.preventDefault(); topUp(form); });
+    onWalletChange((w) => { form.hidden = !w.account; });
+  }
+  // The low-balance notice's "Top up from my wallet" chooses the agent and asset here.
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element && event.target.closest("[data-topup-agent]");
+    if (!link || !form) { return; }
+    form.elements.agent_id.value = link.dataset.topupAgent;
+    form.elements.asset.value = link.dataset.topupAsset;
+    form.elements.amount.focus();
+  });
+}
