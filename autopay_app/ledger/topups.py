@@ -1,4 +1,4 @@
-"""TOP_UP audit events: a person's wallet sent the agent funds (migration 0013).
+"""TOP_UP audit events: a person's wallet sent the agent funds (migration 0014).
 
 ``details``: the payer's address, the transaction signature, the asset, the
 amount, the receiving agent address and who acted. The balance row itself is

@@ -79,7 +79,7 @@ class AuditEventType(enum.StrEnum):
     AGENT_DECISION = "AGENT_DECISION"
     BACKUP = "BACKUP"
     REQUEST_STATUS = "REQUEST_STATUS"
-    TOP_UP = "TOP_UP"  # migration 0013
+    TOP_UP = "TOP_UP"  # migration 0014
 
 
 class Severity(enum.StrEnum):
@@ -105,7 +105,7 @@ class ErrorCategory(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
     SELLER_TIMEOUT = "SELLER_TIMEOUT"  # migration 0010
     RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"  # migration 0010
-    WALLET_REFUSED = "WALLET_REFUSED"  # migration 0013
+    WALLET_REFUSED = "WALLET_REFUSED"  # migration 0014
 
 
 def pg_enum(python_enum: type[enum.Enum], name: str) -> sa.Enum:

@@ -79,7 +79,7 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     last_valid_block_height: Mapped[int | None] = mapped_column(sa.BigInteger)
     payment_identifier: Mapped[str | None] = mapped_column(sa.String(128))
     x402_version: Mapped[int | None] = mapped_column(sa.SmallInteger)
-    #: The person's wallet that signed (migration 0013); NULL when the agent's key signed.
+    #: The person's wallet that signed (migration 0014); NULL when the agent's key signed.
     payer_address: Mapped[str | None] = mapped_column(sa.String(44))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()

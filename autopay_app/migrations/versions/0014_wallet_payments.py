@@ -12,16 +12,16 @@ Downgrade drops the column, turns TOP_UP events into AGENT_DECISION events
 POLICY_DENIED, and rebuilds both enums without the values (PostgreSQL cannot
 drop an enum value).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -68,12 +68,12 @@ def upgrade():
 
 def _rebuild(type_name: str, table: str, column: str, values: tuple[str, ...], using: str) -> None:
     listed = ", ".join(f"'{v}'" for v in values)
-    op.execute(f"ALTER TYPE {type_name} RENAME TO {type_name}_0013")
+    op.execute(f"ALTER TYPE {type_name} RENAME TO {type_name}_0014")
     op.execute(f"CREATE TYPE {type_name} AS ENUM ({listed})")
     op.execute(
         f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {type_name} USING ({using})::{type_name}"
     )
-    op.execute(f"DROP TYPE {type_name}_0013")
+    op.execute(f"DROP TYPE {type_name}_0014")
 
 
 def downgrade():
