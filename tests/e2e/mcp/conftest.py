@@ -13,8 +13,8 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,22 +137,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def http_server(agent: AgentEnv, token: str) -> Iterator[str]:
-    """``autopay mcp --http 127.0.0.1:PORT`` with AUTOPAY_API_TOKEN; yields its URL."""
+def http_server(agent: AgentEnv, token: str | None = None) -> Iterator[str]:
+    """``autopay mcp --http 127.0.0.1:PORT`` (with AUTOPAY_API_TOKEN when given); its URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [AUTOPAY, "mcp", "--http", f"127.0.0.1:{port}"],
-        env={**agent.full_env(), "AUTOPAY_API_TOKEN": token, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env = {**agent.full_env(), "PYTHONUNBUFFERED": "1"}
+    if token is not None:
+        env["AUTOPAY_API_TOKEN"] = token
+    log = Path(agent.env["AUTOPAY_HOME"]) / f"mcp-http-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [AUTOPAY, "mcp", "--http", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"autopay mcp --http exited: {process.stderr.read()}")  # type: ignore[union-attr]
+                raise AssertionError(f"autopay mcp --http exited: {log.read_text()}")
             try:
                 requests.get(url, timeout=1)
                 break
@@ -162,4 +168,15 @@ def http_server(agent: AgentEnv, token: str) -> Iterator[str]:
             raise AssertionError("autopay mcp --http did not listen")
         yield url
     finally:
-        stop(process)  # type: ignore[arg-type]
+        stop(process)
+
+
+@asynccontextmanager
+async def with_token(url: str, token: str) -> AsyncIterator[Any]:
+    """An MCP client transport to ``url`` sending the bearer token (for ``Client(...)``)."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
+        async with streamable_http_client(url, http_client=http) as streams:
+            yield streams
