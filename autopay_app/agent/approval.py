@@ -14,6 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from autopay_app.agent import gateway, guard
 from autopay_app.agent.context import AgentContext
@@ -35,6 +36,8 @@ class Approved:
 
     opened: Opened
     stored: approvals.Stored
+    #: A person's wallet signed the payment (:mod:`autopay_app.agent.wallet_pay`).
+    external: Any = None
 
 
 def hold(ctx: AgentContext, decided: Decided, ttl: timedelta = APPROVAL_TTL) -> FetchResult:
@@ -64,14 +67,14 @@ def _close(ctx: AgentContext, request_id: uuid.UUID, decision: str) -> approvals
         raise PolicyDenied(str(exc)) from None
 
 
-def approve(ctx: AgentContext, request_id: uuid.UUID) -> Approved:
+def approve(ctx: AgentContext, request_id: uuid.UUID, external: Any = None) -> Approved:
     """Close the approval as APPROVED (EXPIRED when too late): the state to resume from.
 
     Raises:
         PolicyDenied: Nothing waits for approval on ``request_id`` (never asked, or decided).
     """
     stored = _close(ctx, request_id, APPROVED)
-    return Approved(Opened(FetchRequest(stored.url), request_id), stored)
+    return Approved(Opened(FetchRequest(stored.url), request_id), stored, external)
 
 
 def approved_decision(ctx: AgentContext, approved: Approved) -> Decided:
@@ -90,8 +93,14 @@ def approved_decision(ctx: AgentContext, approved: Approved) -> Decided:
     info = gateway.parse_payment_required({}, document)
     offer = info.offers[stored.offer_index]
     choice = Choice(offer, stored.currency, to_tokens(offer.amount_atomic))
-    guard.ensure_funds(ctx, choice.asset, choice.amount)
-    return Decided(Quoted(approved.opened, info, {}, recorded=True), choice)
+    external = approved.external
+    if external is None:  # the agent pays: its balance must cover it
+        guard.ensure_funds(ctx, choice.asset, choice.amount)
+        return Decided(Quoted(approved.opened, info, {}, recorded=True), choice)
+    if stored.offer_index != external.offer_index:
+        raise PolicyDenied("the wallet signed another offer than the one approved")
+    quoted = Quoted(approved.opened, info, {}, recorded=True, blockhash=external.blockhash)
+    return Decided(quoted, choice, external)
 
 
 def decline(ctx: AgentContext, request_id: uuid.UUID) -> None:

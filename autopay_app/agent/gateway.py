@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from solders.keypair import Keypair
+from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from x402 import x402ClientSync
 from x402.extensions.payment_identifier import append_payment_identifier_to_extensions
@@ -34,8 +35,8 @@ from x402.mechanisms.svm.exact.client import ExactSvmScheme
 from x402.mechanisms.svm.exact.v1.client import ExactSvmSchemeV1
 from x402.mechanisms.svm.signers import KeypairSigner
 from x402.mechanisms.svm.utils import normalize_network
-from x402.schemas import PaymentRequired, PaymentRequirements
-from x402.schemas.v1 import PaymentRequiredV1, PaymentRequirementsV1
+from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
+from x402.schemas.v1 import PaymentPayloadV1, PaymentRequiredV1, PaymentRequirementsV1
 
 from autopay_app.agent.chain import solana_client
 from autopay_app.agent.errors import InvalidPaymentRequired
@@ -245,6 +246,98 @@ class Signer:
             if keys[ix.program_id_index] == MEMO_PROGRAM_ADDRESS:
                 memo = bytes(ix.data).decode("utf-8", "replace")
         return signature, memo, str(tx.message.recent_blockhash)
+
+
+class WalletAuthority:
+    """A person's wallet as the SDK's client signer: its address is the token authority,
+    and its "signing" keeps an empty signature (the wallet signs the bytes later, in the
+    browser). The SDK's own ``ExactSvmScheme`` builds the transaction, so it carries
+    exactly the instructions, fee payer and memo nonce the SDK's client would."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    @property
+    def keypair(self) -> WalletAuthority:
+        return self  # the scheme calls ``signer.keypair.sign_message(message)``
+
+    def sign_message(self, message: bytes) -> Signature:
+        return Signature.default()
+
+
+@dataclass(frozen=True)
+class WalletPayment:
+    """An x402 payment built for a wallet to sign: the unsigned transaction and the
+    SDK's payload around it (to wrap the signed transaction in the same header)."""
+
+    transaction_b64: str
+    payload: dict[str, Any]
+    version: int
+
+
+def build_for_wallet(
+    info: PaymentRequiredInfo,
+    offer: Offer,
+    blockhash: str,
+    payer: str,
+    rpc_url: str,
+    payment_id: str | None,
+) -> WalletPayment:
+    """The x402 exact SVM payment of ``offer`` with ``payer`` (a wallet) as the token
+    authority, built by the SDK's client scheme with ``blockhash``; nothing is signed."""
+    authority = WalletAuthority(payer)
+    client = x402ClientSync()
+    scheme, scheme_v1 = ExactSvmScheme(authority, rpc_url), ExactSvmSchemeV1(authority, rpc_url)  # type: ignore[arg-type]
+    for each in (scheme, scheme_v1):
+        _give_rpc_client(each, rpc_url)
+    client.register("solana:*", scheme)
+    for network in V1_NETWORKS:
+        client.register_v1(network, scheme_v1)
+    client.set_spend_controls(False)
+    document = dict(info.document)
+    chosen = dict(document["accepts"][offer.index])
+    chosen["extra"] = {**(chosen.get("extra") or {}), "recentBlockhash": blockhash}
+    document["accepts"] = [chosen]
+    try:
+        if info.version == 2:
+            model: Any = PaymentRequired.model_validate(document)
+            extensions = dict(model.extensions or {})
+            if payment_id is not None:
+                append_payment_identifier_to_extensions(extensions, payment_id)
+            built = client.create_payment_payload(model, extensions=extensions or None)
+        else:
+            built = client.create_payment_payload(PaymentRequiredV1.model_validate(document))
+    finally:
+        for each in (scheme, scheme_v1):
+            for rpc in each._clients.values():
+                rpc._provider.session.close()
+    payload = built.model_dump(by_alias=True, exclude_none=True)
+    return WalletPayment(str(built.payload["transaction"]), payload, info.version)
+
+
+def wrap_signed(
+    built: WalletPayment, signed_b64: str, payer: str, payment_id: str | None
+) -> SignedPayment:
+    """The wallet's signed transaction in the SDK's payment header, as :class:`Signer` makes
+    it (``payer``'s signature and the memo read back from the bytes)."""
+    document = {**built.payload, "payload": {**built.payload["payload"], "transaction": signed_b64}}
+    kind: Any = PaymentPayload if built.version == 2 else PaymentPayloadV1
+    model = kind.model_validate(document)
+    tx = VersionedTransaction.from_bytes(base64.b64decode(signed_b64))
+    keys = [str(k) for k in tx.message.account_keys]
+    memo = ""
+    for ix in tx.message.instructions:
+        if keys[ix.program_id_index] == MEMO_PROGRAM_ADDRESS:
+            memo = bytes(ix.data).decode("utf-8", "replace")
+    return SignedPayment(
+        "PAYMENT-SIGNATURE" if built.version == 2 else "X-PAYMENT",
+        encode_payment_signature_header(model),
+        signed_b64,
+        str(tx.signatures[keys.index(payer)]),
+        memo,
+        str(tx.message.recent_blockhash),
+        payment_id if built.version == 2 and payment_id else None,
+    )
 
 
 def _give_rpc_client(scheme: Any, rpc_url: str) -> None:

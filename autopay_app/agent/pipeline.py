@@ -63,14 +63,15 @@ def proceed(ctx: AgentContext, state: State, *, hold: bool = False) -> FetchResu
         return record_failure(ctx, state, AgentError(f"unexpected {type(exc).__name__}: {exc}"))
 
 
-def resume(ctx: AgentContext, request_id: uuid.UUID) -> FetchResult:
+def resume(ctx: AgentContext, request_id: uuid.UUID, external: Any = None) -> FetchResult:
     """Phase 2: a person approved ``request_id``: proceed from its stored decision (the
-    balance row is refreshed after the payment, as after any).
+    balance row is refreshed after the payment, as after any). ``external``: the person's
+    wallet signed the payment already (:mod:`autopay_app.agent.wallet_pay`).
 
     Raises:
         PolicyDenied: Nothing waits for approval on ``request_id``.
     """
-    approved = approval.approve(ctx, request_id)
+    approved = approval.approve(ctx, request_id, external)
     with ctx.http.fetch_deadline(ctx.settings.fetch_deadline_s):
         return proceed(ctx, approved)
 

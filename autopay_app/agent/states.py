@@ -76,10 +76,17 @@ class Quoted:
 
 @dataclass(frozen=True)
 class Decided:
-    """The offer to pay, chosen by the policy (or approved by a person)."""
+    """The offer to pay, chosen by the policy (or approved by a person). ``external``: a
+    person's wallet signed it already (:mod:`autopay_app.agent.wallet_pay`), not the agent."""
 
     quoted: Quoted
     choice: Choice
+    external: Any = None
+
+    @property
+    def payer(self) -> str | None:
+        """The wallet that signs, when it is not the agent's own key."""
+        return self.external.address if self.external is not None else None
 
     @property
     def opened(self) -> Opened:

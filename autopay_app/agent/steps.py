@@ -182,7 +182,8 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
     blockhash, last_valid = _latest_blockhash(ctx, quoted)  # never waited for under the lock
     x402 = None if quoted.recorded else (quoted.info.document, quoted.headers)
     for settled_first in (False, True):
-        ref = payments.PaymentRef(uuid.uuid4(), decided.opened.request_id, ctx.actor)
+        payment_id = decided.external.payment_id if decided.external else uuid.uuid4()
+        ref = payments.PaymentRef(payment_id, decided.opened.request_id, ctx.actor)
         try:
             with direct.transaction(ctx.engine) as conn:
                 payments.reserve(
@@ -191,7 +192,8 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
                 crash.point("after_reserve")
                 signed = _sign(ctx, decided, blockhash, ref.payment_id)
                 crash.point("after_sign")
-                payments.write_ahead(conn, ref, _signed_bytes(signed, last_valid), x402)
+                written = _signed_bytes(signed, last_valid, decided.payer)
+                payments.write_ahead(conn, ref, written, x402)
         except spend.CapExceeded as exc:
             raise PolicyDenied(str(exc)) from None
         except spend.Unsettled:
@@ -232,8 +234,9 @@ def _terms(ctx: AgentContext, decided: Decided) -> payments.Terms:
 def _sign(
     ctx: AgentContext, decided: Decided, blockhash: str, payment_id: uuid.UUID
 ) -> SignedPayment:
+    signer = decided.external or ctx.signer  # a person's wallet, or the agent's key
     try:
-        return ctx.signer.sign(
+        return signer.sign(  # type: ignore[no-any-return]
             decided.quoted.info, decided.choice.offer, blockhash, f"pay_{payment_id.hex}"
         )
     except AgentError:
@@ -244,13 +247,16 @@ def _sign(
         ) from exc
 
 
-def _signed_bytes(signed: SignedPayment, last_valid: int) -> payments.SignedBytes:
+def _signed_bytes(
+    signed: SignedPayment, last_valid: int, payer: str | None = None
+) -> payments.SignedBytes:
     return payments.SignedBytes(
         payer_signature=signed.payer_signature,
         memo=signed.memo,
         signed_transaction=signed.transaction_b64,
         last_valid_block_height=last_valid,
         payment_identifier=signed.payment_identifier,
+        payer_address=payer,
     )
 
 
@@ -338,8 +344,9 @@ def _refusal(ctx: AgentContext, signed: Signed, answer: Answer) -> AgentError:
 def _check_transfer(ctx: AgentContext, signed: Signed, tx_hash: str) -> Check:
     """Independent verification of the transfer (read while the delivery is written)."""
     offer = signed.decided.choice.offer
+    payer = signed.decided.payer or ctx.address
     expected = Expected(
-        ctx.address, signed.payment.payer_signature, offer.asset, offer.pay_to, offer.amount_atomic
+        payer, signed.payment.payer_signature, offer.asset, offer.pay_to, offer.amount_atomic
     )
     try:
         return settle.check_on_chain(ctx, expected, tx_hash), None

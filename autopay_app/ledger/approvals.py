@@ -113,6 +113,30 @@ def close(session: Session, request_id: uuid.UUID, decision: str) -> Stored:
         )
 
 
+def peek(session: Session, request_id: uuid.UUID) -> Stored | None:
+    """The approval of ``request_id`` while a person may still decide (PENDING, not
+    expired), without deciding it; None otherwise."""
+    with session.begin():
+        row = session.scalars(
+            sa.select(PaymentApproval).where(
+                PaymentApproval.api_request_id == request_id,
+                PaymentApproval.decision == "PENDING",
+                PaymentApproval.expires_at > sa.func.now(),
+            )
+        ).first()
+        if row is None:
+            return None
+        request = session.get_one(ApiRequest, request_id)
+        return Stored(
+            request_id,
+            row.decision,
+            row.offer_index,
+            str(row.currency),
+            request.url or "",
+            request.x402_instructions,
+        )
+
+
 def expired(session: Session, agent_id: uuid.UUID) -> list[uuid.UUID]:
     """Requests of ``agent_id`` whose approval is still PENDING past its time."""
     with session.begin():

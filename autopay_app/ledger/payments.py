@@ -77,6 +77,8 @@ class SignedBytes:
     signed_transaction: str
     last_valid_block_height: int
     payment_identifier: str | None
+    #: The person's wallet that signed (NULL: the agent's key), migration 0014.
+    payer_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ WITH p AS (
     SET status = 'SIGNED', payer_signature = %(payer_signature)s, memo = %(memo)s,
         signed_transaction = %(signed_transaction)s,
         last_valid_block_height = %(last_valid_block_height)s,
-        payment_identifier = %(payment_identifier)s
+        payment_identifier = %(payment_identifier)s, payer_address = %(payer_address)s
     WHERE id = %(payment_id)s AND status = 'INITIATED'
     RETURNING api_request_id
 )

@@ -82,7 +82,7 @@ def unseal(token: str, kind: str) -> Held:
 
 
 def json_body(*names: str) -> dict[str, Any]:
-    """The JSON object of the request with ``names`` (strings of at most 4000 characters).
+    """The JSON object of the request with ``names`` (strings of at most 8000 characters).
 
     Raises:
         BadParameter: Not a JSON object, or a field missing or not a short string.
@@ -92,8 +92,8 @@ def json_body(*names: str) -> dict[str, Any]:
         raise BadParameter("body", "not a JSON object")
     for name in names:
         value = body.get(name)
-        if not isinstance(value, str) or not value or len(value) > 4000:
-            raise BadParameter(name, "missing or not a string of at most 4000 characters")
+        if not isinstance(value, str) or not value or len(value) > 8000:
+            raise BadParameter(name, "missing or not a string of at most 8000 characters")
     return body
 
 

@@ -24,5 +24,5 @@ def require_login() -> Any:
     return None
 
 
-from autopay_app.web import wallet, wallet_topup  # noqa: E402, F401
+from autopay_app.web import wallet, wallet_pay, wallet_topup  # noqa: E402, F401
 from autopay_app.web.dashboard import autonomy, export, interactive, pages  # noqa: E402, F401

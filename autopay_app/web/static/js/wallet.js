@@ -11,8 +11,17 @@ const $ = (name) => panel && panel.querySelector(`[data-test=${name}]`);
 
 export const wallet = { current: null, account: null, chain: null };
 const listeners = new Set();
-export function onWalletChange(listener) { listeners.add(listener); listener(wallet); }
-function changed() { listeners.forEach((listener) => listener(wallet)); render(); }
+/** Call ``listener(wallet)`` now and on every change; returns the unsubscribe function. */
+export function onWalletChange(listener) {
+  listeners.add(listener);
+  listener(wallet);
+  return () => listeners.delete(listener);
+}
+function changed() {
+  document.body.dataset.wallet = wallet.account ? "connected" : "";
+  listeners.forEach((listener) => listener(wallet));
+  render();
+}
 
 function usable(w) {
   return "standard:connect" in w.features && "solana:signTransaction" in w.features

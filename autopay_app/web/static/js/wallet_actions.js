@@ -55,6 +55,69 @@ async function topUp(form) {
   }
 }
 
+// ------------------------------------------------------------ pay an approval
+const SIGN_TIMEOUT_MS = 120000;
+
+/** The wallet's signature, or a refusal {reason, detail}: rejected, timeout, disconnected. */
+function signGuarded(bytes) {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let unsubscribe = () => {};
+    const finish = (settle, value) => {
+      if (done) { return; }
+      done = true;
+      clearTimeout(timer);
+      unsubscribe();
+      settle(value);
+    };
+    const timer = setTimeout(() => finish(reject,
+      { reason: "timeout", detail: `no answer within ${SIGN_TIMEOUT_MS / 1000} s` }), SIGN_TIMEOUT_MS);
+    unsubscribe = onWalletChange((w) => {
+      if (!w.account) { finish(reject, { reason: "disconnected", detail: "" }); }
+    });
+    signTransaction(bytes).then((signed) => finish(resolve, signed), (error) => {
+      const message = error && error.message ? error.message : String(error);
+      const rejected = (error && error.code === 4001) || /reject|cancel|denied/i.test(message);
+      finish(reject, { reason: rejected ? "rejected" : "error", detail: message });
+    });
+  });
+}
+
+async function payWithWallet(button) {
+  button.disabled = true;
+  let built;
+  try {
+    say("Checking the payment against the agent's policy…", true);
+    built = await post(button.dataset.prepare, { address: wallet.account.address });
+  } catch (error) {
+    say(`Your wallet was not asked: ${error.message}`, false);
+    button.disabled = false;
+    return;
+  }
+  say("Approve the payment in your wallet…", true);
+  let signed;
+  try {
+    signed = await signGuarded(fromBase64(built.transaction));
+  } catch (refusal) {
+    say(`Not paid: ${refusal.reason}.`, false);
+    await post(button.dataset.refuse, refusal).catch(() => {});
+    window.location.assign(button.dataset.done);
+    return;
+  }
+  say("Paying the seller…", true);
+  try {
+    await post(button.dataset.submit, { key: built.key, transaction: toBase64(signed) });
+  } catch (error) {
+    await post(button.dataset.refuse, { reason: "error", detail: error.message }).catch(() => {});
+  }
+  window.location.assign(button.dataset.done);
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element && event.target.closest("button.pay-with-wallet");
+  if (button && wallet.account) { payWithWallet(button); }
+});
+
 if (panel) {
   const form = $("topup-form");
   if (form) {
