@@ -6,6 +6,8 @@ subcommand, so the lead mounts one object for both uses.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import click
@@ -29,6 +31,12 @@ from .config import ConfigError, load_config
     help="Threads per worker (default MOCK_API_THREADS, 16).",
 )
 @click.option("--parent-pid", type=int, default=None, help="Exit when this process is gone.")
+@click.option(
+    "--mcp", "with_mcp", is_flag=True, help="Also serve the data as paid MCP tools (x402)."
+)
+@click.option(
+    "--mcp-port", default=8404, show_default=True, type=int, help="Port of /mcp; 0: a free one."
+)
 @click.pass_context
 def mock_api_cli(
     ctx: click.Context,
@@ -37,11 +45,15 @@ def mock_api_cli(
     workers: int | None,
     threads: int | None,
     parent_pid: int | None,
+    with_mcp: bool,
+    mcp_port: int,
 ) -> None:
     """Run the mock premium API (Market Data and Knowledge Data over x402).
 
     Before it listens, the seller's token accounts are made sure of (created
-    through the local harness's faucet, or checked on any other RPC).
+    through the local harness's faucet, or checked on any other RPC). With
+    ``--mcp`` the same data is also sold as paid MCP tools at
+    ``http://HOST:MCP_PORT/mcp`` (a second process, stopped with this one).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -59,11 +71,33 @@ def mock_api_cli(
     except SellerAccountError as error:
         click.echo(f"mock-api: {error}", err=True)
         sys.exit(2)
+    tools = _start_mcp(host, mcp_port) if with_mcp else None
     try:
         serve(config, host, port, parent_pid)
     except (ValueError, OSError) as error:
         click.echo(f"mock-api: cannot serve on {host}:{port}: {error}", err=True)
         sys.exit(2)
+    finally:
+        if tools is not None:
+            _stop(tools)
+
+
+def _start_mcp(host: str, port: int) -> subprocess.Popen[bytes]:
+    """The paid MCP tools' server (:mod:`.mcp_serve`), watching this process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mock_premium_api.mcp_serve", "--host", host, "--port", str(port)]
+        + ["--parent-pid", str(os.getpid()), "--no-account-check"]
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 @mock_api_cli.command("bench")

@@ -12,6 +12,7 @@ buyer client for the benchmark (``paying_session``).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from x402.http import FacilitatorConfig, HTTPFacilitatorClientSync
 from x402.http.clients.requests import wrapRequestsWithPayment
 from x402.http.middleware.flask import PaymentMiddleware
 from x402.http.types import PaymentOption, PaywallConfig, RouteConfig
+from x402.mcp import ResourceInfo as ToolResource
+from x402.mcp import SyncPaymentWrapperConfig, create_payment_wrapper_sync
 from x402.mechanisms.svm import KeypairSigner
 from x402.mechanisms.svm.exact import ExactSvmClientScheme, ExactSvmServerScheme
 from x402.schemas import (
@@ -286,6 +289,56 @@ class Seller:
                 accepts.append(req.model_dump(by_alias=True, exclude_none=True))
             prices[symbol] = self.price(endpoint, symbol)
         return accepts, prices
+
+    def call_paid_tool(
+        self,
+        endpoint: Endpoint,
+        tool: str,
+        handler: Callable[[dict[str, Any]], tuple[dict[str, Any], bool]],
+        arguments: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One call of the paid MCP tool ``tool``, priced as ``endpoint``, through the SDK's
+        MCP payment wrapper: no payment in ``meta["x402/payment"]`` gives the x402
+        PaymentRequired as the error result; a payment is verified (after the strict-check
+        hook) and settled through the facilitator, and the data released only once settled.
+        ``handler`` returns the data and whether it is an error (an error is not charged).
+
+        Returns:
+            The result's fields: ``content``, ``isError``, ``_meta``, ``structuredContent``.
+
+        Raises:
+            FacilitatorUnavailable: The requirements need the facilitator's fee payer.
+        """
+        accepts = [
+            PaymentRequirements.model_validate(a) for a in self.requirements_for(endpoint)[0]
+        ]
+        resource = ToolResource(
+            url=f"mcp://tool/{tool}",
+            description=endpoint.description,
+            mime_type="application/json",
+            service_name=SERVICE_NAME,
+            tags=[endpoint.category],
+        )
+        paid = create_payment_wrapper_sync(
+            self.server, SyncPaymentWrapperConfig(accepts=accepts, resource=resource)
+        )
+
+        def run(args: dict[str, Any], _context: Any) -> dict[str, Any]:
+            data, failed = handler(args)
+            return {
+                "content": [{"type": "text", "text": json.dumps(data)}],
+                "structuredContent": data,
+                "isError": failed,
+            }
+
+        result = paid(run)(arguments, {"_meta": meta, "toolName": tool})
+        return {
+            "content": result.content,
+            "isError": result.is_error,
+            "_meta": result.meta or {},
+            "structuredContent": result.structured_content,
+        }
 
     # -- strict checks -----------------------------------------------------------
 

@@ -9,6 +9,7 @@ configuration would start it (``autopay mcp`` over stdio), or as ``autopay mcp
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -29,8 +30,25 @@ from tests.e2e.interop.conftest import AUTOPAY, Stack, start, stop
 READY_TIMEOUT_S = 60.0
 
 
+@dataclass(frozen=True)
+class McpStack(Stack):
+    """The stack plus the premium API's paid MCP tools (``autopay mock-api --mcp``)."""
+
+    mcp_url: str = ""
+
+
+def _announced(output: list[str], prefix: str) -> dict[str, Any]:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for line in list(output):
+            if line.startswith(prefix):
+                return dict(json.loads(line[len(prefix) :]))
+        time.sleep(0.1)
+    raise AssertionError(f"no {prefix!r} line:\n" + "\n".join(output[-30:]))
+
+
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpStack]:
     home = tmp_path_factory.mktemp("mcp-stack")
     harness = start(
         [
@@ -54,12 +72,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "MOCK_API_STATE_DIR": str(home),
     }
     try:
-        api = start(["mock-api", "--port", "0"], env, "MOCK API READY ")
+        api = start(["mock-api", "--port", "0", "--mcp", "--mcp-port", "0"], env, "MOCK API READY ")
     except BaseException:
         stop(harness.process)
         raise
     try:
-        yield Stack(
+        tools = _announced(api.output, "MOCK API MCP READY ")
+        yield McpStack(
             env={**env, "PREMIUM_API_URL": api.info["url"]},
             rpc_url=harness.info["rpc_url"],
             facilitator_url=harness.info["facilitator_url"],
@@ -69,6 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             usdc_mint=harness.info["usdc_mint"],
             mock_api_output=api.output,
             harness_output=harness.output,
+            mcp_url=tools["url"],
         )
     finally:
         stop(api.process)
@@ -79,7 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class AgentEnv:
     """One agent's environment (its own home and ledger) on the shared stack."""
 
-    stack: Stack
+    stack: McpStack
     env: dict[str, str]
     database_url: str
     address: str
@@ -118,7 +138,7 @@ class AgentEnv:
 
 
 @pytest.fixture()
-def agent_env(stack: Stack, database_url: str, tmp_path: Path) -> AgentEnv:
+def agent_env(stack: McpStack, database_url: str, tmp_path: Path) -> AgentEnv:
     env = {
         "DATABASE_URL": database_url,
         "AUTOPAY_HOME": str(tmp_path / "agent-home"),

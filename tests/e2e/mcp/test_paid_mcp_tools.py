@@ -1,0 +1,96 @@
+"""Paid MCP tools on the premium API (``autopay mock-api --mcp``): priced with x402 through
+``x402.mcp``'s payment wrapper, settled through the harness's facilitator; the agent pays a
+tool call under its policy and ledger (request kind MCP), and a replayed payment is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+from mcp import Client
+from x402.schemas import PaymentPayload, PaymentRequirements
+
+from tests.e2e.interop import chain_reads
+from tests.e2e.mcp.conftest import AgentEnv, McpStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_tools_answer_unpaid_calls_with_their_x402_price(stack: McpStack) -> None:
+    prices = {item["path"]: item["prices"] for item in stack.catalog()}
+    async with Client(stack.mcp_url) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        unpaid = await client.call_tool("market_feed", {"symbols": "SOL"})
+    assert names == {
+        "market_feed",
+        "arbitrage_signals",
+        "knowledge_insights",
+        "knowledge_sentiment",
+    }
+    assert unpaid.is_error
+    required = unpaid.structured_content
+    assert required["x402Version"] == 2 and required["resource"]["url"] == "mcp://tool/market_feed"
+    by_mint = {offer["asset"]: int(offer["amount"]) for offer in required["accepts"]}
+    usdc = Decimal(prices["/api/market-feed"]["USDC"])
+    assert by_mint[stack.usdc_mint] == int(usdc.scaleb(6))
+    assert {offer["payTo"] for offer in required["accepts"]} == {stack.pay_to}
+
+
+async def test_agent_pays_a_tool_call_once_and_a_replay_is_refused(agent_env: AgentEnv) -> None:
+    stack = agent_env.stack
+    arguments = {"symbols": "SOL,ETH"}
+    call = {"server": stack.mcp_url, "tool": "market_feed", "arguments": arguments}
+    async with Client(agent_env.stdio()) as client:
+        refused = await client.call_tool("paid_tool", {**call, "reason": "not allowed yet"})
+        assert refused.is_error and refused.structured_content["category"] == "POLICY_DENIED"
+        assert "is not allowed" in refused.content[0].text  # type: ignore[union-attr]
+        host = urlsplit(stack.mcp_url).netloc
+        allowed = agent_env.autopay("agent", "policy", "--allow-host", host)
+        assert allowed.returncode == 0, allowed.stderr
+        agent_env.autopay("agent", "policy")
+        paid = await client.call_tool(
+            "paid_tool", {**call, "asset": "USDC", "reason": "SOL and ETH prices for a report"}
+        )
+    assert not paid.is_error, paid.content
+    answer = paid.structured_content
+    assert [p["symbol"] for p in json.loads(answer["data"])["prices"]] == ["SOL", "ETH"]
+    signature = answer["payment"]["signature"]
+    (row,) = agent_env.sql(
+        "SELECT p.status, p.payment_hash, r.request_kind, r.tool_name, r.arguments_hash, "
+        "r.endpoint, r.reason, p.signed_transaction, r.x402_instructions, p.asset_mint "
+        "FROM payments p JOIN api_requests r ON r.id = p.api_request_id"
+    )
+    status, tx, kind, tool, args_hash, endpoint, reason, signed, instructions, mint = row
+    assert (str(status), tx, str(kind), tool) == ("VERIFIED", signature, "MCP", "market_feed")
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"))
+    assert args_hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert endpoint == "/mcp#market_feed" and reason == "SOL and ETH prices for a report"
+    price = int(Decimal(answer["payment"]["amount"]).scaleb(6))
+    moved = dict(chain_reads.transfers(stack.rpc_url, signature, stack.usdc_mint))
+    assert moved == {agent_env.address: -price, stack.pay_to: price}
+    balance = chain_reads.token_balance(stack.rpc_url, agent_env.address, stack.usdc_mint)
+
+    # Replay: the same signed payment sent again, as anyone who saw it on the wire could.
+    accepted = next(a for a in instructions["accepts"] if a["asset"] == mint)
+    replay = PaymentPayload(
+        x402_version=2,
+        payload={"transaction": signed},
+        accepted=PaymentRequirements.model_validate(accepted),
+        resource=instructions["resource"],
+    ).model_dump(by_alias=True, exclude_none=True)
+    async with Client(stack.mcp_url) as raw:
+        again = await raw.call_tool("market_feed", arguments, meta={"x402/payment": replay})
+    assert again.is_error
+    refusal = again.structured_content
+    assert refusal["x402Version"] == 2 and "as_of" not in json.dumps(refusal)  # no data
+    assert refusal["error"] not in ("", "Payment required to access this tool"), refusal["error"]
+    assert chain_reads.token_balance(stack.rpc_url, agent_env.address, stack.usdc_mint) == balance
+    assert agent_env.sql("SELECT count(*) FROM payments")[0][0] == 1
