@@ -48,6 +48,8 @@ class Refusal:
     last_valid_block_height: int | None
     seller_reason: str | None
     answer: Answer
+    #: The wallet that signed, when it is not the agent's key (a person paid).
+    payer: str | None = None
 
 
 def explain(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
@@ -95,12 +97,14 @@ def _recipient_account(ctx: AgentContext, refusal: Refusal) -> AgentError | None
 
 
 def _balance(ctx: AgentContext, refusal: Refusal) -> AgentError | None:
-    held = io.rpc(ctx, lambda c: c.token_balance(ctx.address, refusal.asset))
+    payer = refusal.payer or ctx.address
+    held = io.rpc(ctx, lambda c: c.token_balance(payer, refusal.asset))
     if held >= refusal.amount:
         return None
+    who = "the wallet" if refusal.payer else "the agent"
     text = (
-        f"the agent holds {held} {refusal.asset}, below the amount {refusal.amount}: "
-        f"top up {ctx.address} (autopay fund --{refusal.asset.lower()} ...)"
+        f"{who} holds {held} {refusal.asset}, below the amount {refusal.amount}: "
+        f"top up {payer} (autopay fund --{refusal.asset.lower()} ...)"
     )
     return _error(InsufficientFunds, "INSUFFICIENT_FUNDS", INSUFFICIENT_FUNDS, text, refusal)
 

@@ -38,8 +38,10 @@ def _transaction(ctx: AgentContext, signature: str, polls: int = 6) -> dict[str,
 
 
 def expected_of(ctx: AgentContext, payment: Payment) -> Expected:
+    """What the chain must show for ``payment``: a transfer signed by its payer (the
+    person's wallet when one paid, else the agent)."""
     return Expected(
-        ctx.address,
+        payment.payer_address or ctx.address,
         payment.payer_signature or "",
         payment.asset_mint or "",
         payment.pay_to or "",
@@ -104,7 +106,8 @@ def find(ctx: AgentContext, payment_id: uuid.UUID) -> str | None:
         return None
     memo = payment.memo
     since = payment.created_at.timestamp() - 300  # block times are coarse: keep a margin
-    return io.rpc(ctx, lambda c: c.find_by_memo(ctx.address, memo, since))
+    payer = payment.payer_address or ctx.address  # a wallet's payment is in its history
+    return io.rpc(ctx, lambda c: c.find_by_memo(payer, memo, since))
 
 
 def settle(ctx: AgentContext, payment_id: uuid.UUID) -> str:

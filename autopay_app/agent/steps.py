@@ -334,7 +334,13 @@ def _refusal(ctx: AgentContext, signed: Signed, answer: Answer) -> AgentError:
     else:
         choice = signed.decided.choice
         refusal = diagnosis.Refusal(
-            choice.offer, choice.asset, choice.amount, signed.last_valid, reason, answer
+            choice.offer,
+            choice.asset,
+            choice.amount,
+            signed.last_valid,
+            reason,
+            answer,
+            signed.decided.payer,
         )
         error = diagnosis.explain(ctx, refusal) or error
     error.http_status = 402

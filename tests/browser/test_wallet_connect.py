@@ -15,6 +15,7 @@ from tests.e2e.interop import chain_reads
 
 pytestmark = pytest.mark.browser
 agent_funds, services, stack = wallet_stack.agent_funds, wallet_stack.services, wallet_stack.stack
+app_config = wallet_stack.app_config
 test_wallet = wallet_stack.test_wallet
 
 

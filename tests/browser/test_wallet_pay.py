@@ -5,13 +5,20 @@ disconnects leaves the request FAILED (WALLET_REFUSED) and pays nothing."""
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
+from solders.keypair import Keypair
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
 from sqlalchemy.orm import Session
 
+from autopay_app.agent import gateway, settle
 from autopay_app.extensions import db
 from autopay_app.models import ApiRequest, Payment, PaymentStatus
 from tests.browser import wallet_stack
@@ -23,6 +30,7 @@ from tests.e2e.interop import chain_reads
 pytestmark = pytest.mark.browser
 agent_funds, services = wallet_stack.agent_funds, wallet_stack.services
 stack, test_wallet = wallet_stack.stack, wallet_stack.test_wallet
+app_config = wallet_stack.app_config
 
 
 def _ask(page: Any, path: str) -> tuple[str, str, Decimal]:
@@ -81,6 +89,10 @@ def test_pay_an_approved_quote_with_the_wallet(page, stack, test_wallet):
     assert moved[test_wallet.address] == -atomic and len(moved) == 2
     assert chain_reads.token_balance(rpc, test_wallet.address, mint) == wallet_before - price
     assert chain_reads.token_balance(rpc, stack.agent.address, mint) == agent_before
+    # Reconciliation reads a wallet's payment in the wallet's history, and verifies it.
+    ctx = stack.agent.ctx
+    assert settle.find(ctx, payment.id) == payment.payment_hash
+    assert settle.check_on_chain(ctx, settle.expected_of(ctx, payment), payment.payment_hash)
     # The payment's page names the wallet it came from.
     page.click("[data-test=result-payment]")
     assert test_wallet.address in page.text_content("[data-test=payment-payer]")
@@ -129,3 +141,41 @@ def test_a_wallet_without_the_funds_is_never_asked(page, stack, services):
     assert poor.requests == [] and _payments(stack.app, request_id) == []
     assert page.locator("[data-test=approval]").count() == 1  # still the person's to decide
     page.shot("wallet-not-asked")
+
+
+def test_the_wallet_payment_is_built_as_the_sdk_client_builds_it(stack):
+    """The same 402 and blockhash, paid by one key through the SDK's client (the agent's
+    Signer) and built for a wallet: the same transaction but for the random memo nonce,
+    and the same payment header once the wallet's signature is in."""
+    keypair, rpc, identifier = Keypair(), stack.harness.rpc_url, "pay_same_identifier_1"
+    answer = requests.get(f"{stack.api.url}/api/market-feed", timeout=10)
+    assert answer.status_code == 402
+    info = gateway.parse_payment_required(dict(answer.headers), answer.content)
+    offer = info.offers[0]
+    blockhash = chain_reads.rpc(rpc, "getLatestBlockhash", [{"commitment": "confirmed"}])
+    blockhash = blockhash["value"]["blockhash"]
+    signer = gateway.Signer(keypair, rpc)
+    try:
+        by_sdk = signer.sign(info, offer, blockhash, identifier)
+    finally:
+        signer.close()
+    payer = str(keypair.pubkey())
+    built = gateway.build_for_wallet(info, offer, blockhash, payer, rpc, identifier)
+    sdk_tx = VersionedTransaction.from_bytes(base64.b64decode(by_sdk.transaction_b64))
+    wallet_tx = VersionedTransaction.from_bytes(base64.b64decode(built.transaction_b64))
+    assert wallet_tx.message.account_keys == sdk_tx.message.account_keys
+    assert wallet_tx.message.header == sdk_tx.message.header
+    assert str(wallet_tx.message.recent_blockhash) == blockhash
+    pairs = list(zip(sdk_tx.message.instructions, wallet_tx.message.instructions, strict=True))
+    assert len(pairs) == 4  # compute limit, compute price, TransferChecked, memo
+    for sdk_ix, wallet_ix in pairs[:3]:
+        assert bytes(sdk_ix) == bytes(wallet_ix)
+    assert len(bytes(pairs[3][0].data)) == len(bytes(pairs[3][1].data)) == 32  # memo nonces
+    assert wallet_tx.signatures[1] == Signature.default()  # nothing signed by the server
+    signed = TestWallet(keypair).sign(built.transaction_b64, "solana:devnet")
+    wrapped = gateway.wrap_signed(built, signed, payer, identifier)
+    assert wrapped.header_name == by_sdk.header_name == "PAYMENT-SIGNATURE"
+    mine, theirs = (json.loads(base64.b64decode(p.header_value)) for p in (wrapped, by_sdk))
+    assert mine["payload"]["transaction"] == signed
+    del mine["payload"], theirs["payload"]
+    assert mine == theirs

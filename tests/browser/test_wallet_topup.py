@@ -20,6 +20,7 @@ from tests.e2e.interop import chain_reads
 
 pytestmark = pytest.mark.browser
 services, stack, test_wallet = wallet_stack.services, wallet_stack.stack, wallet_stack.test_wallet
+app_config = wallet_stack.app_config
 
 
 @pytest.fixture()

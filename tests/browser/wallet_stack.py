@@ -46,7 +46,13 @@ def agent_funds() -> dict[str, Any]:
 
 
 @pytest.fixture()
-def stack(services, database_url, settings, tmp_path, agent_funds) -> Iterator[Stack]:
+def app_config() -> dict[str, Any]:
+    """Extra Flask configuration of the app (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture()
+def stack(services, database_url, settings, tmp_path, agent_funds, app_config) -> Iterator[Stack]:
     harness, api = services
     settings = replace(
         settings,
@@ -62,6 +68,7 @@ def stack(services, database_url, settings, tmp_path, agent_funds) -> Iterator[S
             "SQLALCHEMY_DATABASE_URI": database_url,
             "AUTOPAY_SETTINGS": settings,
             "AUTOPAY_AGENT_OPTIONS": {"retry_base": 0.01, "http_timeout": 5.0},
+            **app_config,
         }
     )
     with app.app_context():

@@ -56,7 +56,8 @@ async function topUp(form) {
 }
 
 // ------------------------------------------------------------ pay an approval
-const SIGN_TIMEOUT_MS = 120000;
+// How long the wallet may take to answer (the app's AUTOPAY_WALLET_SIGN_TIMEOUT_S, 120 s).
+const SIGN_TIMEOUT_MS = Number((panel && panel.dataset.signTimeoutMs) || 120000);
 
 /** The wallet's signature, or a refusal {reason, detail}: rejected, timeout, disconnected. */
 function signGuarded(bytes) {
