@@ -128,16 +128,18 @@ class Agent:
         max_amount: Decimal | None = None,
         asset: str | None = None,
         reason: str | None = None,
+        request_id: uuid.UUID | None = None,
     ) -> FetchResult:
         """Pay for ``url`` if it asks (within policy) and return what happened; at PHASE2
         the payment waits for a person's approval (AWAITING_APPROVAL). ``url`` may name a
         paid MCP tool call (``mcp+http://host/mcp#tool``, :mod:`.mcp_target`); ``reason``
-        is stored with the request.
+        is stored with the request; ``request_id`` names the request row in advance (a
+        queued job's).
 
         Never raises for a failed purchase: the result carries the classification.
         """
         hold = context.autonomy(self.ctx) is AutonomyLevel.PHASE2
-        request = FetchRequest(url, max_amount, asset, reason)
+        request = FetchRequest(url, max_amount, asset, reason, request_id)
         return pipeline.run(self.ctx, request, hold=hold)
 
     def preview(
@@ -181,6 +183,10 @@ class Agent:
     def wait_refreshed(self, timeout: float = 30.0) -> bool:
         """Wait for the balance refresh that follows payments; False on timeout."""
         return guard.wait_refreshed(self.ctx, timeout)
+
+    def settle_request(self, request_id: uuid.UUID) -> str:
+        """Settle a request an interrupted run left (from the chain, never by paying)."""
+        return settle.settle_request(self.ctx, request_id)
 
     def reconcile(self, older_than_s: float = 0.0) -> dict[str, Any]:
         """Settle every unfinished payment and request from the chain."""

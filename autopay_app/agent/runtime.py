@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from autopay_app.agent import wallet
 from autopay_app.agent.core import Agent
 from autopay_app.agent.errors import PolicyDenied
 from autopay_app.extensions import db
@@ -52,3 +54,22 @@ def agent_for_request(request_id: uuid.UUID) -> Agent:
     if name is None:
         raise PolicyDenied(f"no request {request_id}")
     return agent_for(name)
+
+
+def load_keys(directory: Path | None) -> list[str]:
+    """Serve the agents of ``directory`` too (each ``NAME.json`` keypair is agent NAME);
+    returns the names of the agents this app runs."""
+    default_agent()
+    with _lock:
+        registry = _registry()
+        for path in sorted(directory.glob("*.json")) if directory else []:
+            if path.stem in registry:
+                continue
+            registry[path.stem] = Agent(
+                current_app.config["AUTOPAY_SETTINGS"],
+                db.engine,
+                name=path.stem,
+                keypair=wallet.parse_keypair(path.read_text(encoding="utf-8"), str(path)),
+                **current_app.config.get("AUTOPAY_AGENT_OPTIONS", {}),
+            )
+        return sorted(k for k in registry if k != "__default__")

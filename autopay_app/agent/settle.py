@@ -168,6 +168,34 @@ def resolve_unsettled(ctx: AgentContext, url: str) -> None:
             )
 
 
+def settle_request(ctx: AgentContext, request_id: uuid.UUID) -> str:
+    """The fate of a request an interrupted run left: its payment settled from the chain,
+    the request FAILED if it never finished. Returns the request's status, or SIGNED
+    while its payment may still land (nothing is decided then)."""
+    outcome = requests_log.outcome(ctx.session(), request_id)
+    payment = outcome.payment
+    if payment is not None and payment.status in UNSETTLED:
+        if settle(ctx, payment.id) == PaymentStatus.SIGNED.value:
+            return PaymentStatus.SIGNED.value
+    if outcome.request.status.value in ("ACCESSED", "FAILED"):
+        return outcome.request.status.value
+    if approvals.is_open(ctx.session(), request_id):
+        return outcome.request.status.value
+    requests_log.fail(
+        ctx.session(),
+        request_id,
+        ErrorCategory.UNKNOWN.value,
+        "interrupted: its worker stopped before this request finished",
+        details={"reconciled": True},
+        actor=ctx.actor,
+        payment_id=payment.id if payment is not None else None,
+    )
+    return "FAILED"
+
+
+UNSETTLED = (PaymentStatus.INITIATED, PaymentStatus.SIGNED, PaymentStatus.CONFIRMED)
+
+
 def reconcile(ctx: AgentContext, older_than_s: float = 0.0) -> dict[str, Any]:
     """Settle every unfinished payment and request of the agent (run at every start)."""
     counts: dict[str, int] = {}

@@ -36,6 +36,8 @@ class FetchRequest:
     max_amount: Decimal | None = None
     asset: str | None = None
     reason: str | None = None
+    #: The request row's id when the caller chose it (a queued job names it in advance).
+    request_id: uuid.UUID | None = None
 
     @property
     def host(self) -> str:

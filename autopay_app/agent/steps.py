@@ -80,6 +80,7 @@ def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
             api_type_for(request.endpoint),
             payload,
             call,
+            request_id=request.request_id,
         )
     return Opened(request, request_id)
 

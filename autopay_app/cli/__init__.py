@@ -38,6 +38,7 @@ def register(app: Flask) -> None:
         scheduler,
         serve,
         services,
+        worker,
     )
 
     for command in (
@@ -47,6 +48,7 @@ def register(app: Flask) -> None:
         bench.bench,
         serve.serve,
         scheduler.scheduler,
+        worker.worker,
         compose_secrets.compose_secrets,
         demo.demo,
         mcp.mcp_command,

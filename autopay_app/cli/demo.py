@@ -231,6 +231,7 @@ def demo(
         agent = default_agent()
         agent.reconcile(older_than_s=0)
         fund_local(cfg.solana_rpc_url, agent)
+        started += processes.start_worker()
         if phase == "3":
             run_phase3(app, agent, cfg.premium_api_url, items, minutes, tick)
         else:

@@ -15,9 +15,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
 import requests
 
 from autopay_app.errors import AutopayError
+from autopay_app.tasks import config as worker_config
 
 START_TIMEOUT_S = 45.0
 
@@ -92,3 +94,16 @@ def stop(service: Service) -> None:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def start_worker() -> list[Service]:
+    """One ``autopay worker`` beside this process (none with AUTOPAY_SERVE_WORKER=0)."""
+    if not worker_config.load().in_process:
+        click.echo("worker: none here (AUTOPAY_SERVE_WORKER=0): run `autopay worker`")
+        return []
+    service = start("worker", ["autopay_app.tasks"], "WORKER READY ", {})
+    click.echo(
+        f"worker: pid {service.info.get('pid')} runs the queued paid fetches; add more with "
+        "`autopay worker` (same DATABASE_URL and keypairs, any machine)"
+    )
+    return [service]

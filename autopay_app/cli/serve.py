@@ -20,7 +20,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from autopay_app.cli import context
+from autopay_app.cli import context, processes
 from autopay_app.web.security import admin_password, ensure_api_token
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -123,14 +123,19 @@ def serve(
         click.echo("\n".join([f"Autopay dashboard on {url}  (Ctrl-C to stop)", *lines]))
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    AutopayServer(
-        bind=bind,
-        workers=workers,
-        threads=threads,
-        scheduler=scheduler,
-        announce=announce,
-        parent_pid=parent_pid,
-    ).run()
+    queue_workers = processes.start_worker()  # the paid fetches the scheduler queues
+    try:
+        AutopayServer(
+            bind=bind,
+            workers=workers,
+            threads=threads,
+            scheduler=scheduler,
+            announce=announce,
+            parent_pid=parent_pid,
+        ).run()
+    finally:
+        for service in queue_workers:
+            processes.stop(service)
 
 
 def _limits_line(storage: str, workers: int) -> str:

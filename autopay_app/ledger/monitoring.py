@@ -10,6 +10,7 @@ history, so its cost follows the purchases in the window, not the ledger's size.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import spend
+from autopay_app.ledger import queue, spend
 from autopay_app.ledger.queries import changed_rows
 from autopay_app.models import (
     Agent,
@@ -329,21 +330,22 @@ def record_tick(
     tokens: Decimal,
     at: datetime,
     plan: dict[str, Any] | None,
-) -> None:
-    """Write one AGENT_DECISION event per decision, the pacing state and the tick time."""
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "agent_id": agent_id,
-            "event_type": AuditEventType.AGENT_DECISION,
-            "severity": Severity.WARNING if d.get("outcome") == "FAILED" else Severity.INFO,
-            "related_id": d.get("request_id"),
-            "details": {"kind": DECISION_KIND, **{k: v for k, v in d.items() if k != "request_id"}}
-            | ({"request_id": str(d["request_id"])} if d.get("request_id") else {}),
-        }
-        for d in decisions
-    ]
+    jobs: Sequence[queue.PaidFetchJob] = (),
+    concurrency: int = 4,
+) -> dict[str, int]:
+    """In one transaction: defer the BUYs' paid-fetch ``jobs``, write one AGENT_DECISION
+    event per decision (a BUY's names its job), the pacing state and the tick time.
+
+    Returns request id -> job id of the jobs deferred; a BUY whose (agent, API) already
+    had a queued job is recorded SKIPPED instead (its queueing lock refused it).
+    """
+    deferred: dict[str, int] = {}
     with session.begin():
+        for job in jobs:
+            job_id = queue.defer(session, job, concurrency)
+            if job_id is not None:
+                deferred[str(job.request_id)] = job_id
+        rows = [_decision_row(agent_id, d, deferred) for d in decisions]
         if rows:
             session.execute(insert(AuditEvent), rows)
         session.execute(
@@ -351,6 +353,28 @@ def record_tick(
             .where(MonitorSettings.agent_id == agent_id)
             .values(pacing_tokens=tokens, pacing_at=at, next_plan=plan, last_tick_at=at)
         )
+    return deferred
+
+
+def _decision_row(
+    agent_id: uuid.UUID, d: dict[str, Any], deferred: dict[str, int]
+) -> dict[str, Any]:
+    details = {"kind": DECISION_KIND, **{k: v for k, v in d.items() if k != "request_id"}}
+    request_id = str(d["request_id"]) if d.get("request_id") else None
+    if request_id is not None and details.get("decision") == "BOUGHT":
+        if request_id in deferred:
+            details["job_id"] = deferred[request_id]
+        else:  # another job for this (agent, API) is queued: nothing was deferred
+            details |= {"decision": "SKIPPED", "reason": "in flight: a job is already queued"}
+            request_id = None
+    return {
+        "id": uuid.UUID(str(d["decision_id"])) if d.get("decision_id") else uuid.uuid4(),
+        "agent_id": agent_id,
+        "event_type": AuditEventType.AGENT_DECISION,
+        "severity": Severity.WARNING if d.get("outcome") == "FAILED" else Severity.INFO,
+        "related_id": request_id,
+        "details": details | ({"request_id": request_id} if request_id else {}),
+    }
 
 
 def record_top_up(

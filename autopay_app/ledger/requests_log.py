@@ -84,13 +84,15 @@ def open_request(
     api_type: ApiType,
     payload: dict[str, Any] | None,
     call: ToolCall | None = None,
+    *,
+    request_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Write the PENDING row before the call (one statement; ``conn`` autocommits).
 
     ``call``: what an MCP tool call names (tool, arguments hash) and why it was asked.
     """
     call = call or ToolCall()
-    request_id = uuid.uuid4()
+    request_id = request_id or uuid.uuid4()
     conn.execute(
         _OPEN,
         {

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+from autopay_app.ledger import queue
 from autopay_app.scheduler import config as scheduler_config
 from autopay_app.scheduler.config import SchedulerConfig
+from autopay_app.scheduler.prioritizer import amount
 from autopay_app.scheduler.tick import TickResult, tick
 
 if TYPE_CHECKING:
@@ -31,13 +33,17 @@ def run_autonomously(
     progress: Callable[[TickResult], None] | None = None,
     cfg: SchedulerConfig | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    drain_s: float = 120.0,
 ) -> list[dict[str, Any]]:
     """Tick ``ticks`` times or for ``minutes`` (every AUTOPAY_TICK_S); return every decision.
 
     The agent should be at PHASE3; each tick refreshes its balances first (the
-    LOW_BALANCE pause and resume apply) and then decides and buys. The demo
-    sets its own pace (``cfg.tick_s``, from ``autopay demo --tick``): the
-    agent's own ``tick_seconds`` applies under the scheduler, not here.
+    LOW_BALANCE pause and resume apply) and then decides and queues its buys;
+    workers (``autopay worker``, or the demo's own) run them. After the last
+    tick it waits up to ``drain_s`` for the agent's queued fetches to finish,
+    and each BUY carries what its fetch came to (FAILED with the classification).
+    The demo sets its own pace (``cfg.tick_s``, from ``autopay demo --tick``):
+    the agent's own ``tick_seconds`` applies under the scheduler, not here.
     """
     if ticks is None and minutes is None:
         raise ValueError("give ticks or minutes")
@@ -58,7 +64,38 @@ def run_autonomously(
                 deadline is None or time.monotonic() < deadline
             ):
                 sleep(max(cfg.tick_s - (time.monotonic() - started), 0.0))
-    return out
+    wait_for_queue(agent, drain_s)
+    return with_outcomes(agent, out)
+
+
+def wait_for_queue(agent: Agent, timeout_s: float) -> bool:
+    """Wait until none of ``agent``'s paid fetches is queued or running; False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while queue.open_jobs(agent.session(), agent.name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def with_outcomes(agent: Agent, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each BUY with what its queued fetch came to (still queued: ``outcome`` QUEUED)."""
+    ids = [str(d["request_id"]) for d in decisions if d.get("request_id")]
+    found = queue.outcomes(agent.session(), ids)
+    for d in decisions:
+        if d.get("decision") != "BOUGHT" or not d.get("request_id"):
+            continue
+        got = found.get(str(d["request_id"]))
+        if got is None or got.status not in ("ACCESSED", "FAILED"):
+            d["outcome"] = "QUEUED"
+        elif got.status == "FAILED":
+            d |= {"decision": "FAILED", "outcome": "FAILED", "category": got.category}
+            d["error"] = (got.message or "")[:500]
+        else:
+            d["outcome"] = "ACCESSED"
+            if got.amount is not None:
+                d["paid"] = amount(got.amount, str(d.get("asset")))
+    return decisions
 
 
 def describe(decisions: list[dict[str, Any]]) -> str:

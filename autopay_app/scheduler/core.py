@@ -132,6 +132,10 @@ class AutopayScheduler:
         self._scheduler: BackgroundScheduler | None = None
         self._leadership: Leadership | None = None
         self._lock = threading.Lock()
+        # APScheduler's shutdown holds its job-store lock while it waits for running jobs;
+        # a job that then looks up a job (pull_forward) would wait for it forever.
+        self._modify = threading.Lock()
+        self._closing = False
 
     @property
     def running(self) -> bool:
@@ -158,6 +162,7 @@ class AutopayScheduler:
         with self._lock:
             if self.running:
                 return True
+            self._closing = False
             # Start-up objects (modules, the app, SQLAlchemy's mappers: ~160k) live as
             # long as the process; frozen, a full collection no longer walks them, so
             # one (~55 ms over them) cannot land inside a prioritizer tick.
@@ -183,6 +188,8 @@ class AutopayScheduler:
     def shutdown(self, wait: bool = True) -> None:
         """Stop the jobs and give up the leadership."""
         with self._lock:
+            with self._modify:
+                self._closing = True
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=wait)
             self._scheduler = None
@@ -238,14 +245,17 @@ class AutopayScheduler:
         due before the job's period. Returns the new run time, or None when
         nothing changed.
         """
-        job = None if self._scheduler is None or at is None else self._scheduler.get_job(name)
-        if job is None or at is None:
-            return None
-        when = max(datetime.fromisoformat(at), datetime.now(UTC) + timedelta(seconds=MIN_GAP_S))
-        if job.next_run_time is not None and when >= job.next_run_time:
-            return None
-        job.modify(next_run_time=when)
-        return when
+        with self._modify:
+            if self._closing or self._scheduler is None or at is None:
+                return None
+            job = self._scheduler.get_job(name)
+            if job is None:
+                return None
+            when = max(datetime.fromisoformat(at), datetime.now(UTC) + timedelta(seconds=MIN_GAP_S))
+            if job.next_run_time is not None and when >= job.next_run_time:
+                return None
+            job.modify(next_run_time=when)
+            return when
 
     def _record_leadership(self, state: str) -> None:
         from autopay_app.extensions import db

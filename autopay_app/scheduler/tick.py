@@ -4,8 +4,12 @@ The job around it is thin: :func:`tick` reads the situation with
 :func:`autopay_app.ledger.monitoring.snapshot` (one indexed statement over
 ``api_requests`` plus small reads), fills prices and TTLs the monitor entries
 leave open from the seller's catalog, refills the pacing bucket, lets
-:func:`autopay_app.scheduler.prioritizer.decide` rank, calls ``agent.fetch``
-for each BUY and writes one AGENT_DECISION audit event per API.
+:func:`autopay_app.scheduler.prioritizer.decide` rank (APIs with a paid-fetch
+job queued or running sit this tick out), and in one transaction writes one
+AGENT_DECISION audit event per API and defers one ``paid_fetch`` job per BUY
+(:mod:`autopay_app.tasks`): a decision without its job, or a job without its
+decision, cannot exist. Workers run the jobs; each decision names its job and
+the request id the job will write.
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from autopay_app.ledger import monitoring
+from autopay_app.ledger import monitoring, queue
 from autopay_app.scheduler import pacing, prioritizer
 from autopay_app.scheduler.config import SchedulerConfig
 from autopay_app.scheduler.prioritizer import (
     BUY,
     CLOSED,
+    SKIP,
     Budget,
     Candidate,
     Decision,
-    amount,
     seller_of,
 )
 
@@ -149,20 +153,39 @@ def budget_for(snap: monitoring.Snapshot, cands: list[Candidate], now: datetime)
     )
 
 
-def _buy(agent: Agent, d: Decision, drift: Decimal) -> Decimal:
-    """Fetch ``d.url``; returns what it cost (nothing when no money moved)."""
+def _skip_in_flight(cands: list[Candidate], busy: dict[str, int]) -> list[Decision]:
+    """A job for the API is queued or running: this tick leaves it alone."""
+    return [
+        Decision(
+            c.url,
+            SKIP,
+            f"in flight: job {busy[c.url]} is queued or running",
+            prioritizer.Scores(None, 0.0, 0.0, 0.0, 0.0),
+            c.price,
+            c.asset,
+            c.ttl_s,
+            c.weight,
+            extra={"job_id": busy[c.url]},
+        )
+        for c in cands
+        if c.url in busy
+    ]
+
+
+def _job(agent: Agent, d: Decision, drift: Decimal) -> queue.PaidFetchJob:
+    """The paid-fetch job of BUY ``d``: its request and decision ids chosen now."""
     assert d.price is not None
-    result = agent.fetch(d.url, max_amount=d.price * (1 + drift), asset=d.asset)
-    d.extra |= {"request_id": result.request_id, "outcome": result.status}
-    if result.amount is not None:
-        d.extra["paid"] = amount(result.amount, d.asset)
-    if result.payment_hash:
-        d.extra["payment_hash"] = result.payment_hash
-    if result.status != "ACCESSED":
-        d.action = FAILED
-        d.extra |= {"error": (result.error or "")[:500], "category": result.category}
-        return result.amount if result.payment_hash and result.amount else Decimal(0)
-    return result.amount or d.price
+    job = queue.PaidFetchJob(
+        agent=agent.name,
+        url=d.url,
+        origin="PHASE3",
+        request_id=uuid.uuid4(),
+        decision_id=uuid.uuid4(),
+        max_amount=d.price * (1 + drift),
+        asset=d.asset,
+    )
+    d.extra |= {"request_id": job.request_id, "decision_id": job.decision_id}
+    return job
 
 
 def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> TickResult:
@@ -174,17 +197,42 @@ def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> Tic
         agent.refresh_balances()  # first tick before any balance read
         snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
     cands = candidates(snap, agent.catalog.entry)
+    with agent.session() as session, session.begin():
+        busy = queue.in_flight(session, agent.name)
     budget = budget_for(snap, cands, now)
-    decisions = prioritizer.decide(cands, budget, now)
+    decisions = prioritizer.decide([c for c in cands if c.url not in busy], budget, now)
+    decisions += _skip_in_flight(cands, busy)
     drift = agent.policy().max_quote_drift
-    spent = sum((_buy(agent, d, drift) for d in decisions if d.action == BUY), Decimal(0))
+    jobs = [_job(agent, d, drift) for d in decisions if d.action == BUY]
+    spent = sum((d.price or Decimal(0) for d in decisions if d.action == BUY), Decimal(0))
     tokens_left = max(budget.tokens - spent, Decimal(0))
     plan = prioritizer.plan(decisions, budget, now, tokens_left)
     tick_id = str(uuid.uuid4())
     rows = [d.details() | {"tick": tick_id, "tick_at": now.isoformat()} for d in decisions]
     for row, d in zip(rows, decisions, strict=True):
         row["request_id"] = d.extra.get("request_id")
-    monitoring.record_tick(
-        agent.session(), agent.agent_id, rows, tokens=tokens_left, at=now, plan=plan
+    deferred = monitoring.record_tick(
+        agent.session(),
+        agent.agent_id,
+        rows,
+        tokens=tokens_left,
+        at=now,
+        plan=plan,
+        jobs=jobs,
+        concurrency=agent_concurrency(),
     )
+    for d in decisions:
+        if d.action == BUY:
+            job_id = deferred.get(str(d.extra["request_id"]))
+            if job_id is None:
+                d.action, d.reason = SKIP, "in flight: a job for this API is already queued"
+            else:
+                d.extra["job_id"] = job_id
     return TickResult(agent.name, now, decisions, tokens_left, plan)
+
+
+def agent_concurrency() -> int:
+    """Paid fetches of one agent running at once (AUTOPAY_AGENT_CONCURRENCY)."""
+    from autopay_app.tasks import config as worker_config
+
+    return worker_config.load().agent_concurrency

@@ -39,6 +39,14 @@ from autopay_app.ledger import agents, backup, policies
 from autopay_app.secrets import SecretBox, load_or_create_key_material
 
 ROLES = ("phase1", "phase3")
+#: The procrastinate worker running the phase3 agent's queued buys.
+QUEUE = "queue"
+#: Workers notice a dead one quickly (it is SIGKILLed on purpose here).
+QUEUE_ENV = {
+    "AUTOPAY_WORKER_HEARTBEAT_S": "0.5",
+    "AUTOPAY_STALLED_AFTER_S": "3",
+    "AUTOPAY_STALLED_CHECK_S": "1",
+}
 FUNDING = {"USDC": Decimal(400), "CASH": Decimal(400)}
 
 
@@ -66,14 +74,13 @@ class Worker:
 
     def start(self, seed: int) -> None:
         handle = self.log.open("ab")
+        command = (
+            ["autopay_app.tasks"]  # `autopay worker`: procrastinate runs the queued buys
+            if self.role == QUEUE
+            else ["autopay_app.devtools.chaos.worker", self.role, str(seed + self.starts)]
+        )
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "autopay_app.devtools.chaos.worker",
-                self.role,
-                str(seed + self.starts),
-            ],
+            [sys.executable, "-m", *command],
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -186,6 +193,8 @@ class Chaos:
                 Worker(role, self._env(url, h, api, role), self.home / f"{role}.log")
                 for role in ROLES
             ]
+            queue_env = self._env(url, h, api, "phase3") | QUEUE_ENV
+            self.workers.append(Worker(QUEUE, queue_env, self.home / f"{QUEUE}.log"))
             self.report.logs = [w.log for w in self.workers]
             engine = sa.create_engine(url, pool_pre_ping=True)
             started = time.monotonic()
@@ -257,6 +266,9 @@ class Chaos:
 
     def _halt_workers(self) -> None:
         deadline = time.monotonic() + 20
+        for worker in self.workers:
+            if worker.role == QUEUE and worker.process and worker.process.poll() is None:
+                worker.process.terminate()  # running jobs finish, queued ones stay queued
         for worker in self.workers:
             process = worker.process
             if process is None:

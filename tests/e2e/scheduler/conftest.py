@@ -89,3 +89,21 @@ def app_for(database_url: str, tmp_path: Any) -> Any:
     for app in apps:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture()
+def drain(app_for: Any) -> Callable[[Agent], None]:
+    """``drain(agent)``: a real procrastinate worker runs the agent's queued paid fetches
+    until the queue is empty (what ``autopay worker`` does, without waiting for more)."""
+    from autopay_app.ledger import queue
+    from autopay_app.tasks import worker
+
+    apps: dict[str, Any] = {}
+
+    def run(agent: Agent) -> None:
+        app = apps.get(agent.name) or apps.setdefault(agent.name, app_for(agent))
+        # A worker that finds only jobs whose per-agent lock is taken stops: go again.
+        while queue.open_jobs(agent.session(), agent.name):
+            worker.run(app, wait=False)
+
+    return run

@@ -35,13 +35,17 @@ def decision_events(engine: sa.Engine, agent: Agent) -> list[dict]:
 
 
 def test_budget_that_cannot_buy_everything_buys_by_score_and_explains_the_rest(
-    stack: Stack, phase3_agent: Callable[..., Agent], engine: sa.Engine
+    stack: Stack,
+    phase3_agent: Callable[..., Agent],
+    engine: sa.Engine,
+    drain: Callable[[Agent], None],
 ) -> None:
     agent = phase3_agent(usdc=1)
     # The bucket holds 0.07: sentiment (0.01) and arbitrage (0.05) fit; then market-feed
     # (0.01) fits too; insights (0.02) does not (0.07 - 0.07 = 0).
     monitor(agent, stack, WEIGHTS, daily_budget="1.4", burst_fraction="0.05")
     result = tick(agent, config())
+    drain(agent)  # a worker runs the queued buys
 
     bought = [d.url.removeprefix(stack.api.url) for d in result.bought]
     assert bought == ["/api/knowledge/sentiment", "/api/arbitrage-signals", "/api/market-feed"]
@@ -49,8 +53,9 @@ def test_budget_that_cannot_buy_everything_buys_by_score_and_explains_the_rest(
     assert set(events) == set(WEIGHTS)
     for path in bought:
         assert events[path]["decision"] == "BOUGHT"
-        assert events[path]["outcome"] == "ACCESSED"
+        assert events[path]["job_id"] is not None
         assert events[path]["related_id"] is not None
+        assert request_status(engine, events[path]["related_id"]) == "ACCESSED"
         assert events[path]["scores"]["score"] > 0
     skipped = events["/api/knowledge/insights"]
     assert skipped["decision"] == "SKIPPED"
@@ -64,13 +69,22 @@ def test_budget_that_cannot_buy_everything_buys_by_score_and_explains_the_rest(
     assert paid == sum(d.price for d in result.bought)
 
 
+def request_status(engine: sa.Engine, request_id: object) -> str:
+    with engine.connect() as conn:
+        return str(conn.scalar(sa.select(ApiRequest.status).where(ApiRequest.id == request_id)))
+
+
 def test_fresh_data_is_not_bought_again(
-    stack: Stack, phase3_agent: Callable[..., Agent], engine: sa.Engine
+    stack: Stack,
+    phase3_agent: Callable[..., Agent],
+    engine: sa.Engine,
+    drain: Callable[[Agent], None],
 ) -> None:
     agent = phase3_agent(usdc=1)
     monitor(agent, stack, {"/api/knowledge/insights": "1", "/api/market-feed": "1"})
     first = tick(agent, config())
     assert len(first.bought) == 2
+    drain(agent)
     again = tick(agent, config(), now=datetime.now(UTC) + timedelta(seconds=20))
     reasons = {d.url.removeprefix(stack.api.url): d.reason for d in again.decisions}
     # market-feed (ttl 15 s) went stale in 20 s; insights (ttl 300 s) is still fresh.

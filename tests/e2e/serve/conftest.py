@@ -23,6 +23,7 @@ import requests
 AUTOPAY = str(Path(sys.executable).with_name("autopay"))
 PASSWORD = "serve-test-password"
 BANNER = re.compile(r"Autopay dashboard on (http://\S+)/")
+QUEUE_WORKER = "autopay_app.tasks"
 
 
 def free_port() -> int:
@@ -37,17 +38,26 @@ class Served:
     url: str
     output: list[str]
 
-    def workers(self) -> list[int]:
-        """PIDs of the gunicorn workers (children of the master we started)."""
+    def children(self) -> list[tuple[int, str]]:
+        """PIDs and command lines of the live children of the master we started."""
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(") ", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_text().replace("\0", " ")
             except (OSError, IndexError):
                 continue
             if int(fields[1]) == self.process.pid and fields[0] != "Z":
-                found.append(int(stat.parent.name))
+                found.append((int(stat.parent.name), cmdline))
         return sorted(found)
+
+    def workers(self) -> list[int]:
+        """PIDs of the gunicorn workers (the master's children but its queue worker)."""
+        return [pid for pid, cmd in self.children() if QUEUE_WORKER not in cmd]
+
+    def queue_workers(self) -> list[int]:
+        """PIDs of the ``autopay worker`` processes ``serve`` started beside gunicorn."""
+        return [pid for pid, cmd in self.children() if QUEUE_WORKER in cmd]
 
 
 @pytest.fixture()

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -29,6 +30,10 @@ def test_serve_as_the_readme_says_and_log_in(start_serve: Callable[..., Served])
     served = start_serve()
     assert any("gunicorn:" in line for line in served.output)
     assert any("rate limits: in memory" in line for line in served.output)
+    # one queue worker runs beside gunicorn, and says how to add more
+    (queue_worker,) = served.queue_workers()
+    assert any(f"worker: pid {queue_worker}" in line for line in served.output)
+    assert any("add more with `autopay worker`" in line for line in served.output)
     with requests.Session() as http:
         form = http.get(served.url + "/login", timeout=30)
         assert form.status_code == 200
@@ -44,6 +49,7 @@ def test_serve_as_the_readme_says_and_log_in(start_serve: Callable[..., Served])
     assert not any("Traceback" in line or "Warning" in line for line in served.output)
     served.process.send_signal(signal.SIGINT)  # Ctrl-C
     assert served.process.wait(30) == 0
+    assert not Path(f"/proc/{queue_worker}/cmdline").exists()  # stopped with it
 
 
 def _runs(engine: sa.Engine, job: str) -> list[sa.Row]:

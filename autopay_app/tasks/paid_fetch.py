@@ -1,0 +1,66 @@
+"""The paid-fetch task: one agent pays for one URL through its pipeline, exactly once.
+
+The job's arguments carry the id its request row will have. The first run
+writes that row (PENDING) before anything is asked and goes on as any fetch.
+A run that finds the row already written follows an interrupted one (its
+worker was killed, its database went away): it settles that request from the
+chain (:func:`autopay_app.agent.settle.settle_request`) and never opens a
+second one, so a job pays at most once whatever happens to its workers. While
+the earlier payment may still land, the run raises :class:`PaymentUndecided`
+and procrastinate retries it later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from procrastinate import JobContext
+
+from autopay_app.agent.errors import AgentError
+from autopay_app.ledger import queue
+from autopay_app.models import PaymentStatus
+
+
+class PaymentUndecided(AgentError):
+    """An interrupted run's payment is not yet proven landed or dead: try again later."""
+
+
+class AgentNotServed(AgentError):
+    """No keypair of the job's agent in this worker (AUTOPAY_KEYPAIR / AUTOPAY_KEYS_DIR)."""
+
+
+def run(
+    context: JobContext,
+    agent: str,
+    url: str,
+    request_id: str,
+    origin: str = "CLI",
+    decision_id: str | None = None,
+    max_amount: str | None = None,
+    asset: str | None = None,
+) -> dict[str, Any]:
+    """Fetch ``url`` as ``agent``; returns what happened (kept in the worker's log)."""
+    agents = context.additional_context["agents"]
+    runner = agents.get(agent)
+    if runner is None:
+        raise AgentNotServed(f"agent {agent!r} has no keypair in this worker")
+    rid = uuid.UUID(request_id)
+    if queue.request_status(runner.session(), rid) is not None:
+        state = runner.settle_request(rid)
+        if state == PaymentStatus.SIGNED.value:
+            raise PaymentUndecided(f"request {rid}: its payment may still land", retryable=True)
+        return {"request_id": request_id, "status": state, "resumed": True}
+    result = runner.fetch(
+        url,
+        max_amount=Decimal(max_amount) if max_amount is not None else None,
+        asset=asset,
+        request_id=rid,
+    )
+    out = {"request_id": request_id, "status": result.status, "origin": origin}
+    if result.payment_hash:
+        out["payment_hash"] = result.payment_hash
+    if result.category:
+        out["category"] = result.category
+    return out
