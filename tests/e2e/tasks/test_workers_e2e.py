@@ -38,7 +38,9 @@ def test_three_workers_run_every_decided_buy_exactly_once_under_one_of_two_leade
         "SELECT count(DISTINCT worker_id) FROM procrastinate.procrastinate_jobs "
         "WHERE task_name = 'paid_fetch' AND worker_id IS NOT NULL",
     )
-    for leader in leaders:
+    # Stop the standby, then the leader (the other order would hand the lead over).
+    (leading,) = rows(engine, "SELECT DISTINCT pid FROM job_runs WHERE job = 'leadership'")
+    for leader in sorted(leaders, key=lambda p: p.pid == leading[0]):
         leader.terminate()
         assert leader.wait(timeout=20) == 0
     drained = lambda: scalar(engine, OPEN_JOBS, open=list(OPEN)) == 0  # noqa: E731
