@@ -227,7 +227,12 @@ class WalletTools:
             }
             for p in lines
         ]
-        return Reply(f"{len(items)} recent payment(s).", {"payments": items})
+        listed = "; ".join(
+            f"{i['amount']} {i['asset']} for {i['tool'] or i['url']} ({i['status']})" for i in items
+        )
+        return Reply(
+            f"{len(items)} recent payment(s), newest first: {listed}.", {"payments": items}
+        )
 
     def catalog(self, api_url: str | None = None) -> Reply:
         """The paid resources of a premium API (default: the configured one) and prices."""
@@ -296,6 +301,10 @@ class WalletTools:
         }
         if result.status != "ACCESSED":
             advice = ADVICE.get(result.category or "", "")
+            if "above the maximum" in (result.error or ""):
+                advice = (
+                    "Your max_amount is below the price: raise it only if the price is worth it."
+                )
             text = f"Not bought ({result.category or result.status}): {result.error}. {advice}"
             data: dict[str, Any] = {
                 "status": result.status,
