@@ -15,7 +15,10 @@ reserve, sign, write ahead, deliver and verify a tool call:
 - a successful result is a 200 with its structured (or text) content as the body,
   and its ``_meta["x402/payment-response"]`` settlement receipt as the
   ``PAYMENT-RESPONSE`` header;
-- any other tool error is a 400 with its text.
+- any other tool error is a 400 with its text (``facilitator_unavailable...``: a seller
+  failure that counts against the facilitator's breaker, as a 503 over HTTP).
+
+An answer over the agent's body cap is ``RESPONSE_TOO_LARGE``.
 
 Connection failures are ``NETWORK`` (the seller's breaker counts them); a call past
 its timeout is ``SELLER_TIMEOUT``.
@@ -35,12 +38,14 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from autopay_app.agent import mcp_target
-from autopay_app.agent.errors import NetworkFailure, SellerTimeout
+from autopay_app.agent.errors import NetworkFailure, ResponseTooLarge, SellerError, SellerTimeout
 from autopay_app.agent.http import Answer
 
 PAYMENT_META = "x402/payment"
 RESPONSE_META = "x402/payment-response"
 PAYMENT_HEADERS = ("payment-signature", "x-payment")
+#: A seller's tool error saying its facilitator is down (as x402 sellers answer 503 over HTTP).
+FACILITATOR_DOWN = b"facilitator_unavailable"
 
 
 class McpSeller:
@@ -64,7 +69,16 @@ class McpSeller:
         except Exception as exc:  # an MCP protocol error: the server is not usable
             raise NetworkFailure(f"{target.endpoint}: MCP error: {exc}") from None
         elapsed = int((time.monotonic() - started) * 1000)
-        return _answer(result, elapsed)
+        answer = _answer(result, elapsed)
+        if len(answer.body) > self.max_body:
+            raise ResponseTooLarge(
+                f"{target.endpoint} ({target.tool}): answer over {self.max_body} bytes"
+            )
+        if answer.status == 400 and answer.body.startswith(FACILITATOR_DOWN):
+            error = SellerError(f"{target.endpoint} ({target.tool}): {answer.body[:200]!r}")
+            error.facilitator = True  # counts against the facilitator's breaker
+            raise error
+        return answer
 
     async def _call(self, target: mcp_target.McpTarget, meta: dict[str, Any] | None) -> Any:
         with anyio.fail_after(self.timeout * 3):

@@ -37,6 +37,7 @@ class Approval:
     balance_before: Decimal | None
     balance_after: Decimal | None
     expires_at: datetime
+    reason: str | None = None  # why the caller asked (an LLM agent's words, ``autopay mcp``)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def pending(session: Session, agent_id: uuid.UUID) -> list[Approval]:
                 before,
                 before - approval.amount if before else None,
                 approval.expires_at,
+                request.reason,
             )
         )
     return out

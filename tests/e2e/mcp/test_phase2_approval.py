@@ -72,6 +72,10 @@ async def test_paid_fetch_awaits_approval_then_returns_the_result(
 
         pending = web.get(f"/api/v1/approvals?agent_id={agent_id}", headers=BEARER).get_json()
         assert [item["request_id"] for item in pending["items"]] == [rid]
+        assert pending["items"][0]["reason"] == "needs a person"
+        AuthActions(web).login()  # the person's approval card shows why the model asked
+        card = web.get(f"/interactive/approvals?agent_id={agent_id}").get_data(as_text=True)
+        assert "Reason given:</strong> needs a person<" in card
         approved = web.post(f"/api/v1/approvals/{rid}/approve", headers=BEARER)
         assert approved.status_code == 200, approved.get_data(as_text=True)
 
@@ -84,7 +88,6 @@ async def test_paid_fetch_awaits_approval_then_returns_the_result(
     assert [tuple(map(str, r)) for r in rows] == [
         ("VERIFIED", result["payment"]["signature"], "needs a person")
     ]
-    # The dashboard shows the reason the model gave, to the person who reviews spending.
-    AuthActions(web).login()
+    # The request's page shows it too, to the person who reviews spending.
     page = web.get(f"/requests/{rid}").get_data(as_text=True)
     assert 'data-test="request-reason">needs a person<' in page
