@@ -42,14 +42,15 @@ def chaos(n: int, seed: int, minutes: float) -> None:
     click.echo(
         "faults injected     " + ", ".join(f"{k} {v}" for k, v in report.faults.most_common())
     )
-    click.echo(f"worker restarts     {report.restarts}  (after SIGKILL)")
+    click.echo(f"process restarts    {report.restarts}  (scheduler and workers, after SIGKILL)")
+    click.echo("paid-fetch jobs     " + ", ".join(f"{k} {v}" for k, v in report.jobs.items()))
     click.echo(f"postgres restarts   {report.pg_restarts}  (immediate-mode stop)")
     for v in report.verdicts:
-        click.echo(
-            f"{v.agent:<20}transfers on chain {v.transfers_on_chain}, VERIFIED payments "
-            f"{v.verified_payments}, spent "
-            + ", ".join(f"{a} {s}" for a, s in sorted(v.spent.items()))
-        )
+        for asset, (moved, verified) in sorted(v.by_asset.items()):
+            click.echo(
+                f"{v.agent + ' ' + asset:<20}transfers on chain {moved}, VERIFIED payments "
+                f"{verified}, spent {v.spent.get(asset)}"
+            )
     known, files = report.scanned
     click.echo(
         f"secret scan         {known} keys and session tokens looked for in a dump and "

@@ -154,17 +154,22 @@ LEFT JOIN LATERAL (
 ) p ON true
 WHERE j.task_name = :task
   AND (CAST(:status AS text) IS NULL OR j.status::text = :status)
-  AND (CAST(:agent AS text) IS NULL OR j.args->>'agent' = :agent)
+  AND (CAST(:agent_id AS uuid) IS NULL
+       OR j.args->>'agent' = (SELECT name FROM agents WHERE id = CAST(:agent_id AS uuid)))
 ORDER BY j.id DESC
 LIMIT :limit
 """
 
 
 def jobs(
-    session: Session, *, status: str | None = None, agent: str | None = None, limit: int = 50
+    session: Session,
+    *,
+    status: str | None = None,
+    agent_id: uuid.UUID | None = None,
+    limit: int = 50,
 ) -> list[JobRow]:
     """The latest paid-fetch jobs, newest first, optionally of one status or agent."""
-    params = {"task": PAID_FETCH_TASK, "status": status, "agent": agent, "limit": limit}
+    params = {"task": PAID_FETCH_TASK, "status": status, "agent_id": agent_id, "limit": limit}
     with session.begin():
         rows = session.execute(sa.text(_JOBS), params).mappings().all()
     return [JobRow(**row) for row in rows]

@@ -19,6 +19,7 @@ from autopay_app.ledger import balances, monitoring, partitions, policies
 from autopay_app.models import AutonomyLevel
 from autopay_app.scheduler import cadence
 from autopay_app.scheduler.config import SchedulerConfig
+from autopay_app.tasks import config as worker_config
 
 if TYPE_CHECKING:
     from autopay_app.agent import Agent
@@ -33,10 +34,11 @@ def _session() -> Session:
 
 
 def running_agents(app: Flask) -> dict[str, Agent]:
-    """The agents this process holds keypairs for (the app's own agent first)."""
-    from autopay_app.agent.runtime import default_agent
+    """The agents this process holds keypairs for (the app's own agent first, then those
+    of AUTOPAY_KEYS_DIR)."""
+    from autopay_app.agent.runtime import load_keys
 
-    default_agent()
+    load_keys(worker_config.load().keys_dir)
     registry: dict[str, Agent] = app.extensions.get("autopay_agents", {})
     return {a.name: a for key, a in registry.items() if key != "__default__"}
 

@@ -6,6 +6,9 @@
 2. No request is left without a terminal status once reconciled.
 3. No request has two transfers.
 4. No rolling hour or day of committed payments exceeds the agent's caps.
+5. Every Phase 3 BUY decision has its paid-fetch job, naming it back.
+
+Each agent's figures are also given per asset (USDC, CASH).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Verdict:
     verified_payments: int = 0
     violations: list[str] = field(default_factory=list)
     spent: dict[str, Decimal] = field(default_factory=dict)
+    #: asset -> (transfers on chain, VERIFIED payments)
+    by_asset: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def agent_transfers(chain: Chain, owner: str) -> dict[str, dict[str, Any]]:
@@ -105,6 +110,10 @@ def check_agent(
     for p in verified:
         if p.payer_signature not in on_chain:
             verdict.violations.append(f"{name}: VERIFIED payment {p.id} is not on chain")
+    for asset in ("USDC", "CASH"):
+        moved = sum(1 for sig in on_chain if sig in payments and payments[sig].currency == asset)
+        paid = sum(1 for p in verified if p.currency == asset)
+        verdict.by_asset[asset] = (moved, paid)
     for request_id, n in per_request.items():
         if n > 1:
             verdict.violations.append(f"{name}: request {request_id} has {n} transfers")
@@ -171,4 +180,30 @@ def cap_violations(conn: sa.Connection) -> list[str]:
             out.append(f"agent {row.agent_id}: {row.worst_hour} in an hour > cap {row.hourly_cap}")
         if row.worst_day > row.daily_cap:
             out.append(f"agent {row.agent_id}: {row.worst_day} in a day > cap {row.daily_cap}")
+    return out
+
+
+def decisions_without_jobs(conn: sa.Connection) -> list[str]:
+    """BUY decisions whose job is missing or names another decision (none may exist)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT e.id FROM audit_events e "
+            "LEFT JOIN procrastinate.procrastinate_jobs j ON j.id = (e.details->>'job_id')::bigint "
+            "WHERE e.event_type = 'AGENT_DECISION' AND e.details->>'decision' = 'BOUGHT' "
+            "AND (j.id IS NULL OR j.args->>'decision_id' <> e.id::text)"
+        )
+    )
+    return [f"decision {r.id} has no job" for r in rows]
+
+
+def job_counts(conn: sa.Connection) -> dict[str, int]:
+    """Paid-fetch jobs by status, and how many ran more than once (recovered or retried)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT status::text, count(*), count(*) FILTER (WHERE attempts > 1) "
+            "FROM procrastinate.procrastinate_jobs WHERE task_name = 'paid_fetch' GROUP BY 1"
+        )
+    ).all()
+    out = {str(r[0]): int(r[1]) for r in rows}
+    out["run again"] = sum(int(r[2]) for r in rows)
     return out

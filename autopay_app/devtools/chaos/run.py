@@ -1,13 +1,18 @@
 """``autopay chaos``: the full stack under seeded random faults, then the verdict.
 
 A dedicated embedded PostgreSQL (under AUTOPAY_HOME/chaos, started fresh), a
-fresh harness and mock API, and two agent worker processes (PHASE1 fetches and
-a PHASE3 prioritizer) run while a seeded schedule injects RPC latency, errors,
-hangs and 429s, dropped and delayed transactions, facilitator failures and slow
-settlements, seller 5xx after settlement, SIGKILLs of the workers (restarted)
-and an immediate-mode stop of PostgreSQL (restarted). Then the faults stop,
+fresh harness and mock API, and the product's own processes: one ``autopay
+scheduler`` (the Phase 3 leader deciding for every agent and queueing its buys)
+and ``WORKERS`` ``autopay worker`` processes (procrastinate) running them, for
+``AGENTS`` PHASE3 agents whose monitored APIs are paid half in USDC and half in
+CASH (Token-2022). A seeded schedule injects RPC latency, errors, hangs and 429s,
+dropped and delayed transactions, facilitator failures and slow settlements,
+seller 5xx after settlement, SIGKILLs of those processes (restarted; a killed
+worker's jobs come back through stalled-job recovery) and an immediate-mode stop
+of PostgreSQL (restarted). Then the faults stop, the leader and the workers stop,
 every agent reconciles (after the chain has moved past every blockhash), and
-:mod:`autopay_app.devtools.chaos.checks` compares the chain with the ledger.
+:mod:`autopay_app.devtools.chaos.checks` compares the chain with the ledger, per
+agent and asset.
 """
 
 from __future__ import annotations
@@ -35,19 +40,38 @@ from autopay_app import embedded_db
 from autopay_app.config import Settings
 from autopay_app.devtools import scratch, secret_scan
 from autopay_app.devtools.chaos import checks, faults
-from autopay_app.ledger import agents, backup, policies
+from autopay_app.ledger import agents, backup, monitoring, policies
+from autopay_app.models import AutonomyLevel
 from autopay_app.secrets import SecretBox, load_or_create_key_material
 
-ROLES = ("phase1", "phase3")
-#: The procrastinate worker running the phase3 agent's queued buys.
-QUEUE = "queue"
-#: Workers notice a dead one quickly (it is SIGKILLed on purpose here).
-QUEUE_ENV = {
+#: The agents of a run; each pays half its APIs in USDC, half in CASH.
+AGENTS = ("chaos-a", "chaos-b", "chaos-c")
+ASSETS = ("USDC", "CASH")
+WORKERS = 2
+LEADER = "leader"
+FUNDING = {"USDC": Decimal(400), "CASH": Decimal(400)}
+#: What the agents monitor: (path, query variants, price); every variant is its own API.
+APIS = (
+    ("/api/market-feed", ("symbols=SOL", "symbols=BTC", "symbols=ETH", "symbols=SOL,BTC"), "0.01"),
+    ("/api/knowledge/sentiment", ("asset=SOL", "asset=BTC", "asset=ETH"), "0.01"),
+    ("/api/knowledge/insights", ("topic=SOL", "topic=market"), "0.02"),
+    ("/api/arbitrage-signals", ("min_spread_bps=5",), "0.05"),
+)
+#: The processes' settings: short ticks and TTLs (a busy queue), dead workers noticed fast.
+PROCESS_ENV = {
+    "AUTOPAY_SCHEDULER_JOBS": "prioritizer,settle",
+    "AUTOPAY_TICK_S": "0.3",
+    "AUTOPAY_LEADER_RETRY_S": "0.5",
+    "AUTOPAY_MAINTENANCE_INTERVAL_S": "5",
+    "AUTOPAY_RECONCILE_AFTER_S": "30",
+    "AUTOPAY_WORKER_CONCURRENCY": "4",
+    "AUTOPAY_AGENT_CONCURRENCY": "3",
     "AUTOPAY_WORKER_HEARTBEAT_S": "0.5",
     "AUTOPAY_STALLED_AFTER_S": "3",
     "AUTOPAY_STALLED_CHECK_S": "1",
+    "AUTOPAY_RETRY_BASE_S": "0.05",
+    "AUTOPAY_HTTP_TIMEOUT_S": "3",
 }
-FUNDING = {"USDC": Decimal(400), "CASH": Decimal(400)}
 
 
 @dataclass
@@ -61,11 +85,14 @@ class Report:
     violations: list[str] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     scanned: tuple[int, int] = (0, 0)  # secrets looked for, files scanned
+    jobs: dict[str, int] = field(default_factory=dict)  # paid-fetch jobs by status, recovered
     live_violations: int = 0  # seen while the faults run (requests paid twice)
 
 
 @dataclass
 class Worker:
+    """One of the product's processes: ``autopay scheduler`` (LEADER) or ``autopay worker``."""
+
     role: str
     env: dict[str, str]
     log: Path
@@ -74,13 +101,9 @@ class Worker:
 
     def start(self, seed: int) -> None:
         handle = self.log.open("ab")
-        command = (
-            ["autopay_app.tasks"]  # `autopay worker`: procrastinate runs the queued buys
-            if self.role == QUEUE
-            else ["autopay_app.devtools.chaos.worker", self.role, str(seed + self.starts)]
-        )
+        command = "scheduler" if self.role == LEADER else "worker"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", *command],
+            [sys.executable, "-c", "from autopay_app.cli import main; main()", command],
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -122,7 +145,8 @@ class Chaos:
         scratch.migrate(url)
         return url
 
-    def _env(self, url: str, h: Any, api: Any, role: str) -> dict[str, str]:
+    def _env(self, url: str, h: Any, api: Any) -> dict[str, str]:
+        keys = self.home / "keys"
         return {
             **os.environ,
             "DATABASE_URL": url.replace("postgresql+psycopg", "postgresql"),
@@ -131,29 +155,44 @@ class Chaos:
             "X402_FACILITATOR_URL": h.facilitator_url,
             "PREMIUM_API_URL": api.url,
             "CASH_MINT": h.cash_mint,
-            "AUTOPAY_KEYPAIR": str(self.home / f"{role}.json"),
-            "AUTOPAY_AGENT_NAME": f"chaos-{role}",
-            "AUTOPAY_CHAOS_STOP": str(self._stop),
-            "AUTOPAY_DAILY_BUDGET": "100000",
-            "AUTOPAY_PACING_BURST": "1",
-            "AUTOPAY_TICK_S": "0.2",
-            "AUTOPAY_MAX_BUYS_PER_TICK": "4",
+            "AUTOPAY_KEYPAIR": str(keys / f"{AGENTS[0]}.json"),
+            "AUTOPAY_AGENT_NAME": AGENTS[0],
+            "AUTOPAY_KEYS_DIR": str(keys),
+            "PYTHONUNBUFFERED": "1",
+            **PROCESS_ENV,
         }
 
-    def _agents(self, url: str, h: Any) -> dict[str, tuple[Any, str]]:
+    def _agents(self, url: str, h: Any, api_url: str) -> dict[str, tuple[Any, str]]:
+        """Every agent: its keypair in the keys directory, PHASE3, funded in both assets,
+        monitoring every API variant, paid alternately in USDC and CASH."""
         from autopay_app.agent import wallet
 
         engine = sa.create_engine(url)
         session = Session(engine, expire_on_commit=False)
         made = {}
         cap = max(Decimal(5), Decimal(self.n) * Decimal("0.04"))
-        for role in ROLES:
-            address = str(wallet.load_or_create(self.home / f"{role}.json").pubkey())
-            row = agents.ensure_agent(session, f"chaos-{role}", address)
-            policies.update(session, row.id, hourly_cap=cap, daily_cap=cap * 2)
+        for name in AGENTS:
+            address = str(wallet.load_or_create(self.home / "keys" / f"{name}.json").pubkey())
+            row = agents.ensure_agent(session, name, address)
+            policies.update(
+                session, row.id, hourly_cap=cap, daily_cap=cap * 2, allowed_assets=list(ASSETS)
+            )
+            agents.set_autonomy(session, row.id, AutonomyLevel.PHASE3, "autopay chaos")
             agents.set_session_token(session, row, secrets.token_urlsafe(24), self._box())
+            monitoring.ensure_settings(session, row.id, Decimal(100000), Decimal(1), 8)
+            urls = [(f"{path}?{q}", price) for path, qs, price in APIS for q in qs]
+            for i, (path, price) in enumerate(urls):
+                monitoring.upsert_api(
+                    session,
+                    row.id,
+                    api_url + path,
+                    weight=Decimal(1),
+                    price=Decimal(price),
+                    asset=ASSETS[i % 2],
+                    ttl_seconds=2,
+                )
             h.fund(address, sol=1, usdc=FUNDING["USDC"], cash=FUNDING["CASH"])
-            made[role] = (row.id, address)
+            made[name] = (row.id, address)
         engine.dispose()
         return made
 
@@ -188,13 +227,10 @@ class Chaos:
                     facilitator_url=h.facilitator_url, rpc_url=h.rpc_url, cash_mint=h.cash_mint
                 )
             )
-            made = self._agents(url, h)
-            self.workers = [
-                Worker(role, self._env(url, h, api, role), self.home / f"{role}.log")
-                for role in ROLES
-            ]
-            queue_env = self._env(url, h, api, "phase3") | QUEUE_ENV
-            self.workers.append(Worker(QUEUE, queue_env, self.home / f"{QUEUE}.log"))
+            made = self._agents(url, h, api.url)
+            env = self._env(url, h, api)
+            roles = [LEADER, *(f"worker-{i + 1}" for i in range(WORKERS))]
+            self.workers = [Worker(role, env, self.home / f"{role}.log") for role in roles]
             self.report.logs = [w.log for w in self.workers]
             engine = sa.create_engine(url, pool_pre_ping=True)
             started = time.monotonic()
@@ -265,10 +301,12 @@ class Chaos:
         faults.post(api.url + "/_mock/faults", None, method="DELETE")
 
     def _halt_workers(self) -> None:
-        deadline = time.monotonic() + 20
-        for worker in self.workers:
-            if worker.role == QUEUE and worker.process and worker.process.poll() is None:
-                worker.process.terminate()  # running jobs finish, queued ones stay queued
+        """The leader stops deciding, then the workers finish their running jobs and stop
+        (queued jobs stay queued: nothing was asked or paid for them)."""
+        deadline = time.monotonic() + 30
+        for worker in sorted(self.workers, key=lambda w: w.role != LEADER):
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.terminate()
         for worker in self.workers:
             process = worker.process
             if process is None:
@@ -287,33 +325,32 @@ class Chaos:
 
         time.sleep(1.0)  # settlements the seller started before the stop complete
         h.advance_slots(400)  # every outstanding blockhash expires: the undecided are decidable
-        for role in ROLES:
+        for name in AGENTS:
+            keypair = self.home / "keys" / f"{name}.json"
             settings = replace(
                 self.settings,
                 home=self.home,
                 solana_rpc_url=h.rpc_url,
                 facilitator_url="http://127.0.0.1:1",
                 cash_mint=h.cash_mint,
-                keypair_path=self.home / f"{role}.json",
-                agent_name=f"chaos-{role}",
+                keypair_path=keypair,
+                agent_name=name,
             )
-            agent = Agent(
-                settings, engine, keypair=wallet.load_or_create(self.home / f"{role}.json")
-            )
+            agent = Agent(settings, engine, keypair=wallet.load_or_create(keypair))
             agent.reconcile(older_than_s=0)
             agent.close()
         chain = Chain(h.rpc_url, h.usdc_mint, h.cash_mint)
         with engine.connect() as conn:
-            for role in ROLES:
-                agent_id, address = made[role]
-                verdict = checks.check_agent(
-                    conn, chain, agent_id, f"chaos-{role}", address, FUNDING
-                )
+            for name in AGENTS:
+                agent_id, address = made[name]
+                verdict = checks.check_agent(conn, chain, agent_id, name, address, FUNDING)
                 self.report.verdicts.append(verdict)
                 self.report.violations += verdict.violations
             unfinished = checks.unfinished_requests(conn)
             if unfinished:
                 self.report.violations.append(f"{unfinished} requests without a terminal status")
             self.report.violations += checks.cap_violations(conn)
+            self.report.violations += checks.decisions_without_jobs(conn)
+            self.report.jobs = checks.job_counts(conn)
             self.report.requests = int(conn.scalar(sa.text("SELECT count(*) FROM api_requests")))
         chain.close()

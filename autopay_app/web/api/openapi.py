@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import jsonify
 
+from autopay_app.ledger.queue import STATUSES as JOB_STATUSES
 from autopay_app.models import (
     ApiType,
     AuditEventType,
@@ -128,6 +129,17 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None]] = [
             _q("q", "full-text search over details (websearch syntax)"),
             *WINDOW,
             *PAGE,
+        ],
+        None,
+    ),
+    (
+        "get",
+        "/jobs",
+        "The paid-fetch queue: latest jobs (decision, request, payment ids), counts per agent",
+        [
+            AGENT,
+            _q("status", "job status", {"type": "string", "enum": list(JOB_STATUSES)}),
+            PAGE[0],
         ],
         None,
     ),

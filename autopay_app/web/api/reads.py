@@ -1,4 +1,4 @@
-"""GET endpoints: agents, balances, requests, payments, audit events, catalog, export."""
+"""GET endpoints: agents, balances, requests, payments, audit events, jobs, catalog, export."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Any
 from flask import abort, jsonify, request
 
 from autopay_app.ledger import dashboard as ledger
+from autopay_app.ledger import queue
 from autopay_app.ledger.overview import overview
-from autopay_app.web import filters, serialize
+from autopay_app.web import filters, queue_panel, serialize
 from autopay_app.web.api import bp
 from autopay_app.web.catalog import fetch_catalog
 from autopay_app.web.context import ledger_session
 from autopay_app.web.exporting import export_response
-from autopay_app.web.params import limit_param, page_cursor, parse_uuid
+from autopay_app.web.params import BadParameter, limit_param, page_cursor, parse_uuid, uuid_param
 from autopay_app.web.security import settings
 
 
@@ -79,6 +80,20 @@ def audit_events() -> Any:
     events = ledger.audit_events(ledger_session(), filters.audit_filter(request.args))
     cursor = page_cursor(events, limit, lambda e: (e.created_at, e.id))
     return _page([serialize.audit_event(e) for e in events[:limit]], cursor, limit)
+
+
+@bp.get("/jobs")
+def jobs() -> Any:
+    """The paid-fetch queue: the latest jobs (each with its decision, request and payment
+    ids) and the counts per agent; ``status`` takes procrastinate's job statuses."""
+    limit = limit_param(request.args)
+    status = request.args.get("status") or None
+    if status is not None and status not in queue.STATUSES:
+        raise BadParameter("status", f"one of {', '.join(queue.STATUSES)}")
+    agent_id = uuid_param(request.args, "agent_id")
+    session = ledger_session()
+    items = queue_panel.jobs(session, agent_id=agent_id, status=status, limit=limit)
+    return jsonify(items=items, counts=queue_panel.counts(session), limit=limit)
 
 
 @bp.get("/catalog")

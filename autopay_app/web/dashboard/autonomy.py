@@ -18,7 +18,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from autopay_app.ledger import dashboard as ledger
 from autopay_app.models import AutonomyLevel
-from autopay_app.web import autonomy
+from autopay_app.web import autonomy, queue_panel
 from autopay_app.web.catalog import fetch_catalog
 from autopay_app.web.context import ledger_session
 from autopay_app.web.dashboard import bp
@@ -44,6 +44,8 @@ def autonomy_page() -> str:
         agents=agents,
         agent=agent,
         panel=autonomy.panel(agent.id) if agent else None,
+        queue_counts=queue_panel.counts(ledger_session()) if agent else [],
+        queue_jobs=queue_panel.jobs(ledger_session(), agent_id=agent.id) if agent else [],
         catalog=fetch_catalog(settings().premium_api_url) if agent else None,
         scheduler=autonomy.scheduler_config(),
         levels=list(AutonomyLevel),
@@ -56,6 +58,19 @@ def autonomy_panel() -> str:
     """The live part of the page, polled by htmx."""
     agent = autonomy.require_agent(parse_uuid(request.args.get("agent_id", ""), "agent_id"))
     return render_template("phase3_panel.html", panel=autonomy.panel(agent.id))
+
+
+@bp.get("/autonomy/queue")
+def autonomy_queue() -> str:
+    """The paid-fetch queue: counts per agent and this agent's latest jobs (polled by htmx)."""
+    agent = autonomy.require_agent(parse_uuid(request.args.get("agent_id", ""), "agent_id"))
+    session = ledger_session()
+    return render_template(
+        "dashboard/_queue.html",
+        counts=queue_panel.counts(session),
+        jobs=queue_panel.jobs(session, agent_id=agent.id),
+        agent=agent,
+    )
 
 
 def _back(agent_id: uuid.UUID) -> Any:
