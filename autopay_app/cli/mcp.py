@@ -57,7 +57,7 @@ def mcp_command(http_address: str | None, max_chars: int) -> None:
         token, created = load_or_create_api_token(cfg.api_token, cfg.home)
         if created:
             click.echo(f"autopay mcp: API token generated in {cfg.home / 'api.token'}", err=True)
-        transport.serve_http(mcp_server, *address, token)
+        transport.serve_http(mcp_server, *address, token, cfg.ratelimit_storage_url)
     except OSError as exc:
         raise AutopayError(f"mcp: cannot serve: {exc}") from None
     finally:

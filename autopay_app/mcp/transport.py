@@ -3,7 +3,10 @@
 Over HTTP every request must carry ``Authorization: Bearer <token>``, the JSON
 API's token (AUTOPAY_API_TOKEN, or the one kept in ``AUTOPAY_HOME/api.token``,
 generated there if there is none yet): without it the answer is 401 and the
-MCP server never sees the request.
+MCP server never sees the request. Wrong tokens are slowed per client address as
+the JSON API slows them (:mod:`autopay_app.web.throttle`: after 10 in 15 minutes,
+429 with Retry-After for a doubling delay, the token not even checked meanwhile),
+counted in AUTOPAY_RATELIMIT_STORAGE_URL's storage.
 """
 
 from __future__ import annotations
@@ -16,44 +19,51 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from mcp.server.mcpserver import MCPServer
+
+from autopay_app.web.throttle import SlowDown, Throttle
 
 Scope = dict[str, Any]
 PATH = "/mcp"
+ACCOUNT = "bearer:mcp"
 
 
 class BearerGuard:
-    """ASGI middleware: HTTP requests without the bearer token get 401 (JSON body)."""
+    """ASGI middleware: HTTP requests without the bearer token get 401 (JSON body);
+    too many wrong ones from an address get 429 with Retry-After."""
 
-    def __init__(self, app: Any, token: str) -> None:
+    def __init__(self, app: Any, token: str, storage_url: str = "memory://") -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        storage = storage_from_string(storage_url)
+        # A synchronous storage (what the URL schemes Autopay documents give).
+        self.storage = storage if isinstance(storage, Storage) else MemoryStorage()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self._authorized(scope):
-            body = json.dumps(
-                {
-                    "error": {
-                        "status": 401,
-                        "message": "send 'Authorization: Bearer <token>' (AUTOPAY_API_TOKEN, "
-                        "or the token in AUTOPAY_HOME/api.token)",
-                    }
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b'Bearer realm="autopay"'),
-                        (b"cache-control", b"no-store"),
-                        (b"x-content-type-options", b"nosniff"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
+        client = scope.get("client") or ("-", 0)
+        guard = Throttle(self.storage, ACCOUNT, str(client[0]))
+        try:
+            guard.check()
+        except SlowDown as exc:
+            await _refuse(
+                send, 429, str(exc.description), [(b"retry-after", str(exc.retry_after).encode())]
+            )
+            return
+        if not self._authorized(scope):
+            guard.failed()
+            await _refuse(
+                send,
+                401,
+                "send 'Authorization: Bearer <token>' (AUTOPAY_API_TOKEN, "
+                "or the token in AUTOPAY_HOME/api.token)",
+                [(b"www-authenticate", b'Bearer realm="autopay"')],
+            )
+            return
+        guard.succeeded()
         await self.app(scope, receive, send)
 
     def _authorized(self, scope: Scope) -> bool:
@@ -61,6 +71,23 @@ class BearerGuard:
             if name.lower() == b"authorization":
                 return hmac.compare_digest(value.strip(), self.expected)
         return False
+
+
+async def _refuse(send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"error": {"status": status, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"cache-control", b"no-store"),
+                (b"x-content-type-options", b"nosniff"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 @contextmanager
@@ -82,10 +109,12 @@ def serve_stdio(server: MCPServer) -> None:
     server.run("stdio")
 
 
-def serve_http(server: MCPServer, host: str, port: int, token: str) -> None:
+def serve_http(
+    server: MCPServer, host: str, port: int, token: str, storage_url: str = "memory://"
+) -> None:
     """Streamable HTTP at ``http://host:port/mcp``, behind ``token``; until interrupted."""
     import uvicorn
 
-    app = BearerGuard(server.streamable_http_app(host=host), token)
+    app = BearerGuard(server.streamable_http_app(host=host), token, storage_url)
     print(f"autopay mcp: serving http://{host}:{port}{PATH} (bearer token)", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")

@@ -57,6 +57,15 @@ async def test_http_uses_the_generated_api_token_file(agent_env: AgentEnv) -> No
         assert requests.post(endpoint, json=INITIALIZE, headers=ACCEPT).status_code == 401
         async with Client(with_token(endpoint, token)) as client:
             balances = await client.call_tool("balances", {})
+        # Guessing is slowed as on the JSON API: the 10th wrong token closes the address.
+        wrong = {**ACCEPT, "Authorization": "Bearer guess"}
+        codes = [
+            requests.post(endpoint, json=INITIALIZE, headers=wrong).status_code for _ in range(10)
+        ]
+        assert codes == [401] * 10
+        right = {**ACCEPT, "Authorization": f"Bearer {token}"}
+        slowed = requests.post(endpoint, json=INITIALIZE, headers=right)
+        assert slowed.status_code == 429 and int(slowed.headers["Retry-After"]) >= 1
     assert not balances.is_error
     assert balances.structured_content["address"] == agent_env.address
     assert balances.structured_content["USDC"] == "2.000000"
