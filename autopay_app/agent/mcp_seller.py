@@ -26,10 +26,12 @@ its timeout is ``SELLER_TIMEOUT``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -61,7 +63,7 @@ class McpSeller:
         meta = _payment_meta(headers or {})
         started = time.monotonic()
         try:
-            result = anyio.run(self._call, target, meta)
+            result = self._run(target, meta)
         except TimeoutError:
             raise SellerTimeout(f"{target.endpoint} ({target.tool}) did not answer") from None
         except (OSError, httpx2.HTTPError, RuntimeError) as exc:
@@ -79,6 +81,16 @@ class McpSeller:
             error.facilitator = True  # counts against the facilitator's breaker
             raise error
         return answer
+
+    def _run(self, target: mcp_target.McpTarget, meta: dict[str, Any] | None) -> Any:
+        """The call on an event loop of its own (on another thread when this thread runs
+        one already: an async worker, or a test's loop, calling the synchronous pipeline)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return anyio.run(self._call, target, meta)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autopay-mcp") as pool:
+            return pool.submit(anyio.run, self._call, target, meta).result()
 
     async def _call(self, target: mcp_target.McpTarget, meta: dict[str, Any] | None) -> Any:
         with anyio.fail_after(self.timeout * 3):

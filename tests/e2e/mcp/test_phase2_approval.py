@@ -91,3 +91,29 @@ async def test_paid_fetch_awaits_approval_then_returns_the_result(
     # The request's page shows it too, to the person who reviews spending.
     page = web.get(f"/requests/{rid}").get_data(as_text=True)
     assert 'data-test="request-reason">needs a person<' in page
+
+
+async def test_a_paid_tool_call_awaits_approval_too(agent_env: AgentEnv, json_api: Flask) -> None:
+    stack = agent_env.stack
+    agent_env.autopay("agent", "policy", "--allow-host", stack.mcp_url.split("/")[2])
+    (agent_id,) = agent_env.sql("SELECT id FROM agents")[0]
+    web = json_api.test_client()
+    web.post(f"/api/v1/agents/{agent_id}/autonomy", json={"level": "PHASE2"}, headers=BEARER)
+    call = {
+        "server": stack.mcp_url,
+        "tool": "arbitrage_signals",
+        "arguments": {"min_spread_bps": 1},
+    }
+    async with Client(agent_env.stdio()) as client:
+        held = await client.call_tool("paid_tool", {**call, "reason": "spreads, if approved"})
+        assert held.structured_content["status"] == "AWAITING_APPROVAL", held.content
+        rid = held.structured_content["request_id"]
+        approved = web.post(f"/api/v1/approvals/{rid}/approve", headers=BEARER)
+        assert approved.status_code == 200, approved.get_data(as_text=True)
+        done = await client.call_tool("fetch_result", {"request_id": rid})
+    assert not done.is_error and done.structured_content["status"] == "ACCESSED", done.content
+    (row,) = agent_env.sql(
+        "SELECT p.status, r.request_kind, r.tool_name FROM payments p "
+        "JOIN api_requests r ON r.id = p.api_request_id"
+    )
+    assert tuple(map(str, row)) == ("VERIFIED", "MCP", "arbitrage_signals")
