@@ -49,6 +49,11 @@ async def test_agent_pays_a_tool_call_once_and_a_replay_is_refused(agent_env: Ag
     arguments = {"symbols": "SOL,ETH"}
     call = {"server": stack.mcp_url, "tool": "market_feed", "arguments": arguments}
     async with Client(agent_env.stdio()) as client:
+        target = f"mcp+{stack.mcp_url}#market_feed"
+        quoted = await client.call_tool("quote", {"url": target})
+        assert quoted.structured_content["requires_payment"] is True
+        assert quoted.structured_content["would_pay"] is False  # the host is not allowed yet
+        assert "is not allowed" in quoted.structured_content["refusal"]
         refused = await client.call_tool("paid_tool", {**call, "reason": "not allowed yet"})
         assert refused.is_error and refused.structured_content["category"] == "POLICY_DENIED"
         assert "is not allowed" in refused.content[0].text  # type: ignore[union-attr]
@@ -56,6 +61,8 @@ async def test_agent_pays_a_tool_call_once_and_a_replay_is_refused(agent_env: Ag
         allowed = agent_env.autopay("agent", "policy", "--allow-host", host)
         assert allowed.returncode == 0, allowed.stderr
         agent_env.autopay("agent", "policy")
+        requoted = await client.call_tool("quote", {"url": target, "asset": "USDC"})
+        assert requoted.structured_content["would_pay"] is True, requoted.content
         paid = await client.call_tool(
             "paid_tool", {**call, "asset": "USDC", "reason": "SOL and ETH prices for a report"}
         )
