@@ -54,6 +54,11 @@ class TtlCache:
                 self._hits[key] = hit
         return hit[1]  # type: ignore[no-any-return]
 
+    def put(self, key: str, value: Any) -> None:
+        """``value`` is the current one (just written): kept for ``ttl`` from now."""
+        with self._lock:
+            self._hits[key] = (time.monotonic(), value)
+
     def forget(self, key: str) -> None:
         with self._lock:
             self._hits.pop(key, None)

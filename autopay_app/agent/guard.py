@@ -40,14 +40,18 @@ def refresh(ctx: AgentContext) -> balances.BalanceRead:
     return row
 
 
+def _snapshot(ctx: AgentContext) -> balances.Snapshot | None:
+    with direct.autocommit(ctx.engine) as conn:
+        return balances.snapshot(conn, ctx.agent_id)
+
+
 def current(ctx: AgentContext) -> tuple[balances.BalanceRead, bool]:
     """The balance to decide on, and whether it was read fresh from the chain."""
-    row = ctx.cache.get(LATEST, lambda: balances.latest(ctx.session(), ctx.agent_id))
+    row = ctx.cache.get(LATEST, lambda: _snapshot(ctx))
     if row is not None and not row.low_balance_event:
         age = (datetime.now(UTC) - row.last_checked).total_seconds()
         if age <= ctx.balance_max_age:
-            read = balances.BalanceRead(row.balance_sol, row.balance_usdc, row.balance_cash)
-            return read, False
+            return row.read, False
     return refresh(ctx), True
 
 
@@ -136,6 +140,6 @@ def _refresh_asset(ctx: AgentContext, asset: str) -> None:
     with direct.autocommit(ctx.engine) as conn:
         written = balances.set_asset(conn, ctx.agent_id, ctx.address, asset, amount)
     if written:
-        ctx.cache.forget(LATEST)
+        ctx.cache.put(LATEST, written)  # the row as written: the next decision reads nothing
     else:
         refresh(ctx)

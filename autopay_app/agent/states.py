@@ -115,13 +115,16 @@ class Signed:
 
 @dataclass(frozen=True)
 class Delivered:
-    """The paid answer arrived and is written (CONFIRMED, ACCESSED); the chain read runs."""
+    """The paid answer arrived and is written (CONFIRMED, ACCESSED); the chain read runs,
+    or it ended in time and its VERIFIED was written in the same commit
+    (``verified_written``)."""
 
     signed: Signed
     answer: Answer
     data: Any
     tx_hash: str
     check: Future[Check]
+    verified_written: bool = False
 
     @property
     def opened(self) -> Opened:

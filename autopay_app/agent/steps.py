@@ -14,15 +14,16 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
                                               CONFIRMED / ACCESSED with data and receipt
     verify         Delivered -> FetchResult   the transfer read on chain: VERIFIED
 
-Nothing is sent before the write-ahead commits. The two chain reads overlap
-ledger writes: the blockhash is read during the first GET, the transfer while
-the delivery is written. A step raises a classified
+Nothing is sent before the write-ahead commits. The blockhash is read during
+the first GET; the transfer is read while the answer is parsed and, when that
+read is quick, VERIFIED joins the delivery's commit. A step raises a classified
 :class:`~autopay_app.agent.errors.AgentError`; the pipeline records it.
 """
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future
 from urllib.parse import urlsplit
 
 from autopay_app.agent import crash, diagnosis, gateway, guard, io, mcp_target, settle
@@ -49,11 +50,13 @@ from autopay_app.agent.states import (
     Quoted,
     Signed,
 )
-from autopay_app.agent.verify import Expected
+from autopay_app.agent.verify import Expected, Verified
 from autopay_app.ledger import direct, payments, requests_log, spend
 from autopay_app.models import ApiType, ConfirmationStatus
 
 DUPLICATE_HINTS = ("duplicate", "already", "replay")
+#: How long the delivery's commit waits for the chain read to join it (one commit, not two).
+QUICK_CHECK_S = 0.05
 
 
 def api_type_for(path: str) -> ApiType:
@@ -304,15 +307,37 @@ def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
     tx_hash = str(receipt.get("transaction") or "") or settle.find(ctx, signed.payment_id)
     if not tx_hash:
         raise SettlementPending("200 without a settlement receipt")
-    # The chain is read while the data and the receipt are written.
+    # The chain is read while the answer is parsed; a quick read is written with the
+    # delivery in one commit (CONFIRMED then VERIFIED, each audited), a slow one after.
     check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
     data = answer.json_or_text()
     delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
-    with direct.autocommit(ctx.engine) as conn:
+    verified = _quick(check)
+    with direct.transaction(ctx.engine) as conn:
         payments.mark_confirmed(
             conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
         )
-    return Delivered(signed, answer, data, tx_hash, check)
+        if verified is not None:
+            _mark_verified(conn, signed.ref, verified)
+    return Delivered(signed, answer, data, tx_hash, check, verified_written=verified is not None)
+
+
+def _quick(check: Future[Check]) -> Verified | None:
+    """The transfer as the chain shows it, if the read ends within QUICK_CHECK_S."""
+    try:
+        return check.result(timeout=QUICK_CHECK_S)[0]
+    except TimeoutError:
+        return None
+
+
+def _mark_verified(conn: direct.Connection, ref: payments.PaymentRef, v: Verified) -> None:
+    payments.mark_verified(
+        conn,
+        ref,
+        metadata=v.metadata,
+        level=ConfirmationStatus.CONFIRMED,
+        fee_lamports=v.fee_lamports,
+    )
 
 
 def _blockhash_valid(ctx: AgentContext, last_valid: int) -> bool:
@@ -369,15 +394,9 @@ def verify(ctx: AgentContext, delivered: Delivered) -> FetchResult:
     FAILED (SIGNATURE_INVALID) when it shows something else. The data arrived either way."""
     verified, mismatch = delivered.check.result()
     ref = delivered.signed.ref
-    if verified is not None:
+    if verified is not None and not delivered.verified_written:
         with direct.autocommit(ctx.engine) as conn:
-            payments.mark_verified(
-                conn,
-                ref,
-                metadata=verified.metadata,
-                level=ConfirmationStatus.CONFIRMED,
-                fee_lamports=verified.fee_lamports,
-            )
+            _mark_verified(conn, ref, verified)
     if mismatch is not None:
         settle.reject(ctx, ref.payment_id, mismatch, delivered.tx_hash)
     crash.point("after_verify")

@@ -14,15 +14,44 @@ from sqlalchemy.orm import Session
 from autopay_app.ledger import direct
 from autopay_app.models import AuditEvent, AuditEventType, Severity, WalletBalance
 
+_SNAPSHOT_COLUMNS = "balance_sol, balance_usdc, balance_cash, last_checked, low_balance_event"
 #: One statement per asset column (names from this table only, never from input).
 _SET_ASSET = {
     asset: f"""
+WITH {direct.NO_FLUSH_CTE}
 UPDATE wallet_balances SET {column} = %(amount)s
+FROM no_flush
 WHERE agent_id = %(agent_id)s AND wallet_address = %(address)s AND NOT low_balance_event
   AND %(amount)s >= threshold
-"""
+RETURNING {_SNAPSHOT_COLUMNS}
+"""  # a lost write is read again from the chain: its commit does not wait for the flush
     for asset, column in (("USDC", "balance_usdc"), ("CASH", "balance_cash"))
 }
+_SNAPSHOT = f"""
+SELECT {_SNAPSHOT_COLUMNS} FROM wallet_balances WHERE agent_id = %(agent_id)s
+ORDER BY last_checked DESC LIMIT 1
+"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the balance guard decides on: the agent's latest row, as plain values."""
+
+    sol: Decimal
+    usdc: Decimal
+    cash: Decimal
+    last_checked: datetime
+    low_balance_event: bool
+
+    @property
+    def read(self) -> BalanceRead:
+        return BalanceRead(self.sol, self.usdc, self.cash)
+
+
+def snapshot(conn: direct.Connection, agent_id: uuid.UUID) -> Snapshot | None:
+    """The agent's latest balance row (one prepared statement; the guard's hot read)."""
+    row = conn.execute(_SNAPSHOT, {"agent_id": agent_id}, prepare=True).fetchone()
+    return Snapshot(*row) if row else None
 
 
 @dataclass(frozen=True)
@@ -47,16 +76,18 @@ def latest(session: Session, agent_id: uuid.UUID) -> WalletBalance | None:
 
 def set_asset(
     conn: direct.Connection, agent_id: uuid.UUID, address: str, asset: str, amount: Decimal
-) -> bool:
-    """Set one asset's balance on the agent's row, as read after a payment.
+) -> Snapshot | None:
+    """Set one asset's balance on the agent's row, as read after a payment; returns the
+    row as written.
 
-    One statement on an autocommit ``conn``. It writes nothing, and returns False,
+    One statement on an autocommit ``conn``. It writes nothing, and returns None,
     when there is no row yet, the row is paused (low), or ``amount`` is below the
     threshold: a low/not-low change goes through :func:`record`, which writes its
     LOW_BALANCE event. ``last_checked`` stays the time of the last full read.
     """
     params = {"agent_id": agent_id, "address": address, "amount": amount}
-    return conn.execute(_SET_ASSET[asset], params, prepare=True).rowcount == 1
+    row = conn.execute(_SET_ASSET[asset], params, prepare=True).fetchone()
+    return Snapshot(*row) if row else None
 
 
 def top_up(address: str, asset: str, have: Decimal, need: Decimal) -> dict[str, str]:

@@ -27,6 +27,13 @@ from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
 Connection = psycopg.Connection[Any]
 
+#: A CTE that lets its statement's commit return before its WAL is flushed
+#: (``synchronous_commit`` off for that transaction only): for rows that may be lost
+#: if PostgreSQL itself crashes in the next fraction of a second (a PENDING request, a
+#: balance read again from the chain), never for the write-ahead. The WAL is one
+#: sequence, so the next durable commit flushes such a row along with its own.
+NO_FLUSH_CTE = "no_flush AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))"
+
 
 @contextmanager
 def autocommit(engine: sa.Engine) -> Iterator[Connection]:

@@ -57,13 +57,13 @@ class Outcome:
 
 
 _OPEN = f"""
-WITH {audit.ACTOR_CTE}
+WITH {audit.ACTOR_CTE}, {direct.NO_FLUSH_CTE}
 INSERT INTO api_requests (id, agent_id, url, endpoint, api_type, request_payload,
                           request_kind, tool_name, arguments_hash, reason)
 SELECT CAST(%(id)s AS uuid), CAST(%(agent_id)s AS uuid), %(url)s, %(endpoint)s,
        CAST(%(api_type)s AS api_type), CAST(%(request_payload)s AS jsonb),
        CAST(%(request_kind)s AS request_kind), %(tool_name)s, %(arguments_hash)s, %(reason)s
-FROM ctx
+FROM ctx, no_flush
 """
 _RECORD_402 = f"""
 WITH {audit.ACTOR_CTE}
@@ -88,6 +88,9 @@ def open_request(
     request_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Write the PENDING row before the call (one statement; ``conn`` autocommits).
+
+    Its commit does not wait for the WAL flush (:data:`~autopay_app.ledger.direct.NO_FLUSH_CTE`):
+    nothing was paid yet, and the write-ahead's durable commit flushes this row too.
 
     ``call``: what an MCP tool call names (tool, arguments hash) and why it was asked.
     """

@@ -58,3 +58,14 @@ def test_a_core_statement_runs_with_its_literals(engine: sa.Engine) -> None:
     done = direct.compiled(statement)
     with direct.autocommit(engine) as conn:
         assert conn.execute(done.sql, done.params({"n": 1})).fetchone() == (42,)
+
+
+def test_a_no_flush_statement_leaves_the_next_commit_durable(engine: sa.Engine) -> None:
+    """The PENDING request's commit skips the WAL flush for its own transaction only: the
+    write-ahead that follows on the same connection still waits for its flush."""
+    seen = f"WITH {direct.NO_FLUSH_CTE} SELECT current_setting('synchronous_commit') FROM no_flush"
+    with direct.autocommit(engine) as conn:
+        assert conn.execute(seen).fetchone() == ("off",)
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+        with conn.transaction():
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
