@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from tests.e2e.mcp.conftest import AgentEnv
+from tests.e2e.mcp.conftest import AgentEnv, McpStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -108,3 +109,29 @@ async def test_bad_input_is_a_clear_refusal(agent_env: AgentEnv) -> None:
     assert "http(s)" in bad_url.content[0].text  # type: ignore[union-attr]
     assert "above zero" in bad_amount.content[0].text  # type: ignore[union-attr]
     assert agent_env.sql("SELECT count(*) FROM payments")[0][0] == 0
+
+
+async def test_low_balance_and_a_failing_seller_are_refusals_a_model_can_act_on(
+    stack: McpStack, database_url: str, tmp_path: Path
+) -> None:
+    unfunded = AgentEnv(
+        stack,
+        {
+            "DATABASE_URL": database_url,
+            "AUTOPAY_HOME": str(tmp_path / "empty-home"),
+            "AUTOPAY_RETRY_BASE_S": "0.05",
+        },
+        database_url,
+        "",
+    )
+    url = f"{stack.api_url}/api/market-feed?symbols=BTC"
+    async with Client(unfunded.stdio()) as client:
+        low = await client.call_tool("paid_fetch", {"url": url, "reason": "no money"})
+        down = await client.call_tool("paid_fetch", {"url": "http://127.0.0.1:9/api/x"})
+    (address,) = unfunded.sql("SELECT wallet_address FROM agents")[0]
+    text = low.content[0].text  # type: ignore[union-attr]
+    assert low.is_error and low.structured_content["category"] == "INSUFFICIENT_FUNDS"
+    assert address in text and "top up" in text
+    assert down.is_error and down.structured_content["category"] == "NETWORK"
+    assert "unreachable" in down.content[0].text  # type: ignore[union-attr]
+    assert unfunded.sql("SELECT count(*) FROM payments")[0][0] == 0
