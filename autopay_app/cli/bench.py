@@ -116,3 +116,21 @@ def prioritizer_bench(total: int, rounds: int, keep: bool) -> None:
 
     figures = prioritizer.run(context.database_url(), total, rounds, context.progress, keep=keep)
     prioritizer.report(figures, total)
+
+
+@bench.command("workers")
+@click.option("--requests", "n", default=100, show_default=True, type=click.IntRange(10))
+@click.option("--workers", "worker_counts", default="1,2,4", show_default=True)
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@with_appcontext
+def workers_bench(n: int, worker_counts: str, concurrency: int) -> None:
+    """Paid fetches through the queue: the queue's added latency (defer to start) against a
+    direct agent.fetch in the same run, and fetches per second with 1, 2 and 4 `autopay
+    worker` processes, with the CPU they use."""
+    from autopay_app.devtools.bench import workers
+
+    counts = _counts(worker_counts)
+    results = workers.run(
+        context.settings(), context.database_url(), n, counts, concurrency, context.progress
+    )
+    workers.report(results)
