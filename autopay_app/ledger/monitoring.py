@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from autopay_app.ledger import decisions as decisions_log
 from autopay_app.ledger import queue, spend
 from autopay_app.ledger.queries import changed_rows
 from autopay_app.models import (
@@ -37,7 +38,7 @@ from autopay_app.models import (
 )
 
 #: Marks the prioritizer's AGENT_DECISION events (``details->>'kind'``).
-DECISION_KIND = "phase3"
+DECISION_KIND = decisions_log.DECISION_KIND
 
 
 class ApiState(NamedTuple):
@@ -345,36 +346,13 @@ def record_tick(
             job_id = queue.defer(session, job, concurrency)
             if job_id is not None:
                 deferred[str(job.request_id)] = job_id
-        rows = [_decision_row(agent_id, d, deferred) for d in decisions]
-        if rows:
-            session.execute(insert(AuditEvent), rows)
+        decisions_log.write(session, agent_id, decisions, deferred)
         session.execute(
             sa.update(MonitorSettings)
             .where(MonitorSettings.agent_id == agent_id)
             .values(pacing_tokens=tokens, pacing_at=at, next_plan=plan, last_tick_at=at)
         )
     return deferred
-
-
-def _decision_row(
-    agent_id: uuid.UUID, d: dict[str, Any], deferred: dict[str, int]
-) -> dict[str, Any]:
-    details = {"kind": DECISION_KIND, **{k: v for k, v in d.items() if k != "request_id"}}
-    request_id = str(d["request_id"]) if d.get("request_id") else None
-    if request_id is not None and details.get("decision") == "BOUGHT":
-        if request_id in deferred:
-            details["job_id"] = deferred[request_id]
-        else:  # another job for this (agent, API) is queued: nothing was deferred
-            details |= {"decision": "SKIPPED", "reason": "in flight: a job is already queued"}
-            request_id = None
-    return {
-        "id": uuid.UUID(str(d["decision_id"])) if d.get("decision_id") else uuid.uuid4(),
-        "agent_id": agent_id,
-        "event_type": AuditEventType.AGENT_DECISION,
-        "severity": Severity.WARNING if d.get("outcome") == "FAILED" else Severity.INFO,
-        "related_id": request_id,
-        "details": details | ({"request_id": request_id} if request_id else {}),
-    }
 
 
 def record_top_up(
