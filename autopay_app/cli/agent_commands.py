@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from decimal import Decimal
 
 import click
@@ -59,10 +61,34 @@ def fund(address: str | None, sol: str, usdc: str, cash: str) -> None:
 @click.option("--max-amount", type=Decimal, default=None, help="Refuse to pay more than this.")
 @click.option("--asset", type=click.Choice(["USDC", "CASH"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Queue it as a job for `autopay worker` processes and wait for its end.",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0.1, 86400),
+    default=120.0,
+    show_default=True,
+    help="With --queue: seconds to wait for a worker to finish it.",
+)
 @with_appcontext
-def fetch(url: str, max_amount: Decimal | None, asset: str | None, as_json: bool) -> None:
+def fetch(
+    url: str,
+    max_amount: Decimal | None,
+    asset: str | None,
+    as_json: bool,
+    queued: bool,
+    wait: float,
+) -> None:
     """Pay for URL (x402) and print the data and the payment."""
-    result = build_agent().fetch(url, max_amount=max_amount, asset=asset)
+    agent = build_agent()
+    if queued:
+        result = fetch_queued(agent, url, max_amount, asset, wait)
+    else:
+        result = agent.fetch(url, max_amount=max_amount, asset=asset)
     summary = {
         "request_id": str(result.request_id),
         "status": result.status,
@@ -89,6 +115,35 @@ def fetch(url: str, max_amount: Decimal | None, asset: str | None, as_json: bool
             click.echo(f"error    [{result.category}] {result.error}")
     if result.status != "ACCESSED":
         raise SystemExit(1)
+
+
+def fetch_queued(  # type: ignore[no-untyped-def]
+    agent, url: str, max_amount: Decimal | None, asset: str | None, wait_s: float
+):
+    """Defer URL's paid fetch (origin CLI) and wait until a worker ends it; its result."""
+    from autopay_app.agent.result import recorded
+    from autopay_app.errors import AutopayError
+    from autopay_app.ledger import queue
+    from autopay_app.tasks import config as worker_config
+
+    job = queue.PaidFetchJob(agent.name, url, "CLI", uuid.uuid4(), None, max_amount, asset)
+    session = agent.session()
+    with session.begin():
+        job_id = queue.defer(session, job, worker_config.load().agent_concurrency)
+    if job_id is None:
+        raise AutopayError(f"a paid fetch of {url} by {agent.name} is queued already")
+    click.echo(f"queued as job {job_id}; waiting for a worker ...", err=True)
+    deadline = time.monotonic() + wait_s
+    while (status := queue.job_status(agent.session(), job_id)) in queue.OPEN:
+        if time.monotonic() > deadline:
+            raise AutopayError(
+                f"job {job_id} is still {status} after {wait_s:g} s: is an `autopay worker` "
+                "running against this database?"
+            )
+        time.sleep(0.05)
+    if queue.request_status(agent.session(), job.request_id) is None:
+        raise AutopayError(f"job {job_id} ended {status} before its request was written")
+    return recorded(agent.ctx, job.request_id)
 
 
 @click.command("reconcile")

@@ -122,8 +122,15 @@ def prioritizer_bench(total: int, rounds: int, keep: bool) -> None:
 @click.option("--requests", "n", default=100, show_default=True, type=click.IntRange(10))
 @click.option("--workers", "worker_counts", default="1,2,4", show_default=True)
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--agents",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Agents the throughput runs' jobs are spread over (each has its own spend lock).",
+)
 @with_appcontext
-def workers_bench(n: int, worker_counts: str, concurrency: int) -> None:
+def workers_bench(n: int, worker_counts: str, concurrency: int, agents: int) -> None:
     """Paid fetches through the queue: the queue's added latency (defer to start) against a
     direct agent.fetch in the same run, and fetches per second with 1, 2 and 4 `autopay
     worker` processes, with the CPU they use."""
@@ -131,6 +138,12 @@ def workers_bench(n: int, worker_counts: str, concurrency: int) -> None:
 
     counts = _counts(worker_counts)
     results = workers.run(
-        context.settings(), context.database_url(), n, counts, concurrency, context.progress
+        context.settings(),
+        context.database_url(),
+        n,
+        counts,
+        concurrency,
+        context.progress,
+        agents=agents,
     )
     workers.report(results)

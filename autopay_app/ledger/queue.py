@@ -240,3 +240,13 @@ WHERE r.id = ANY(CAST(:ids AS uuid[]))
     with session.begin():
         rows: Any = session.execute(query, {"ids": request_ids}).all()
     return {str(r[0]): Outcome(str(r[1]), r[2], r[3], r[4]) for r in rows}
+
+
+def job_status(session: Session, job_id: int) -> str | None:
+    """The status of job ``job_id`` (None: no such job)."""
+    with session.begin():
+        value = session.execute(
+            sa.text("SELECT status::text FROM procrastinate.procrastinate_jobs WHERE id = :id"),
+            {"id": job_id},
+        ).scalar()
+    return None if value is None else str(value)

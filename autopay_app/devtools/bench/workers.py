@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from autopay_app.config import Settings
 from autopay_app.devtools import scratch
 from autopay_app.devtools.bench import Bars, cpu
 from autopay_app.devtools.bench.agent import _agent, _backends
-from autopay_app.ledger import queue
+from autopay_app.ledger import policies, queue
 from harness.testing import HarnessInfo, run_harness
 from mock_premium_api.testing import MockApiInfo, run_mock_api
 
@@ -83,6 +83,7 @@ class Results:
     defer_to_start_ms: list[float]
     throughput: list[Throughput]
     concurrency: int
+    agents: int
 
 
 def pct(data: list[float], q: int) -> float:
@@ -133,12 +134,13 @@ def _workers(env: dict[str, str], count: int, concurrency: int) -> Iterator[list
                 proc.stdout.close()
 
 
-def _defer(engine: sa.Engine, agent: Agent, urls: list[str]) -> list[int]:
-    """Queue one paid fetch per URL in one transaction (as the Phase 3 leader does)."""
+def _defer(engine: sa.Engine, agents: list[str], urls: list[str]) -> list[int]:
+    """Queue one paid fetch per URL in one transaction (as the Phase 3 leader does), the
+    agents taking turns."""
     with Session(engine) as session, session.begin():
         ids = []
-        for url in urls:
-            job = queue.PaidFetchJob(agent.name, url, "CLI", uuid.uuid4())
+        for i, url in enumerate(urls):
+            job = queue.PaidFetchJob(agents[i % len(agents)], url, "CLI", uuid.uuid4())
             job_id = queue.defer(session, job, 256)
             if job_id is None:
                 raise click.ClickException(f"{url} is queued already")
@@ -170,7 +172,7 @@ def _overhead(
             raise click.ClickException("a direct paid fetch failed during the benchmark")
         direct.append((time.perf_counter() - start) * 1000)
         start = time.perf_counter()
-        (job_id,) = _defer(engine, agent, [f"{base}q{i}"])
+        (job_id,) = _defer(engine, [agent.name], [f"{base}q{i}"])
         _wait_done(engine, before + i + 1)
         queued.append((time.perf_counter() - start) * 1000)
         with engine.connect() as conn:
@@ -188,8 +190,10 @@ def run(
     worker_counts: list[int],
     concurrency: int,
     progress: Bars,
+    agents: int = 1,
 ) -> Results:
-    """The overhead rounds, then the throughput runs; see the module docstring."""
+    """The overhead rounds, then the throughput runs (their jobs spread over ``agents``
+    agents, each with its own spend lock); see the module docstring."""
     throughput = []
     with (
         scratch.scratch_database(base_url, "workers_bench") as url,
@@ -204,11 +208,13 @@ def run(
         h.fund(agent.address, usdc=n * (2 + len(worker_counts)) * 0.01 + 5, cash=1)
         engine = sa.create_engine(url)
         env = _env(url, h, api, agent, tmp)
+        names = [agent.name, *_more_agents(agent, engine, h, agents - 1, n, tmp / "keys")]
+        env["AUTOPAY_KEYS_DIR"] = str(tmp / "keys")
         base = api.url + PATH
         done = 0
         with _workers(env, 1, 1), progress("overhead: direct and queued", total=n) as bar:
             agent.fetch(f"{base}warm")  # connections and caches of this process
-            _defer(engine, agent, [f"{base}warm-q"])
+            _defer(engine, [agent.name], [f"{base}warm-q"])
             _wait_done(engine, 1)
             direct, queued, waits = _overhead(engine, agent, base, n, 1, bar)
             done = n + 1
@@ -226,7 +232,7 @@ def run(
                 with progress(f"{count} worker process(es)", total=1) as bar:
                     meter.start()
                     start = time.perf_counter()
-                    _defer(engine, agent, urls)
+                    _defer(engine, names, urls)
                     _wait_done(engine, done + n)
                     seconds = time.perf_counter() - start
                     used = meter.stop()
@@ -240,7 +246,29 @@ def run(
         raise click.ClickException(
             f"{len(failed)} paid fetches failed during the benchmark: " + "; ".join(failed[:5])
         )
-    return Results(direct, queued, waits, throughput, concurrency)
+    return Results(direct, queued, waits, throughput, concurrency, len(names))
+
+
+def _more_agents(
+    first: Agent, engine: sa.Engine, h: HarnessInfo, count: int, n: int, keys: Path
+) -> list[str]:
+    """``count`` more funded agents with ``first``'s policy, their keypairs in ``keys``."""
+    keys.mkdir(exist_ok=True)
+    policy = first.policy()
+    names = []
+    for i in range(count):
+        name = f"bench-{i + 1}"
+        settings = replace(first.settings, keypair_path=keys / f"{name}.json", agent_name=name)
+        extra = Agent(settings, engine)
+        policies.update(
+            extra.session(),
+            extra.agent_id,
+            **{f: getattr(policy, f) for f in policies.EDITABLE if f != "api_caps"},
+        )
+        h.fund(extra.address, usdc=n * 0.05 + 5, cash=1)
+        extra.close()
+        names.append(name)
+    return names
 
 
 def _trees(roots: list[int]) -> cpu.Pids:

@@ -3,6 +3,7 @@ processes (one leads, one waits) on one database: every BUY decided runs exactly
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from autopay_app.ledger.queue import OPEN
 from tests.e2e.agent.ledger_checks import rows
-from tests.e2e.tasks.conftest import Phase3, Stack, monitor_many, scalar, wait_for
+from tests.e2e.tasks.conftest import AUTOPAY, Phase3, Stack, monitor_many, scalar, wait_for
 
 WORKER_READY = "WORKER READY "
 SCHEDULER_READY = "SCHEDULER READY "
@@ -92,3 +93,39 @@ def test_three_workers_run_every_decided_buy_exactly_once_under_one_of_two_leade
 
 def failures(engine: sa.Engine) -> list[sa.Row]:
     return rows(engine, "SELECT category::text, message FROM error_classifications")
+
+
+def test_fetch_queue_waits_for_a_worker_and_says_when_none_runs(
+    stack: Stack,
+    phase3: Phase3,
+    engine: sa.Engine,
+    processes: Callable[..., subprocess.Popen[str]],
+) -> None:
+    def fetch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [AUTOPAY, "fetch", stack.url("/api/market-feed?symbols=ETH"), "--queue", *args],
+            env=phase3.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    alone = fetch("--wait", "1")  # no worker yet: the job waits, the command says why
+    assert alone.returncode == 1 and "is an `autopay worker` running" in alone.stderr
+    assert "Traceback" not in alone.stderr
+    again = fetch("--wait", "1")
+    assert again.returncode == 1 and "is queued already" in again.stderr
+    processes("worker", phase3.env, WORKER_READY)
+    # the queued job runs now; then a new one, waited for, pays and prints its result
+    wait_for(lambda: scalar(engine, OPEN_JOBS, open=list(OPEN)) == 0, timeout=60)
+    done = fetch("--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "ACCESSED" and result["payment"]["amount"] == "0.010000"
+    jobs = rows(
+        engine,
+        "SELECT status::text AS status, args->>'origin' AS origin, args->>'request_id' AS rid "
+        "FROM procrastinate.procrastinate_jobs WHERE task_name = 'paid_fetch' ORDER BY id",
+    )
+    assert [(j.status, j.origin) for j in jobs] == [("succeeded", "CLI")] * 2
+    assert jobs[-1].rid == result["request_id"]
