@@ -306,7 +306,8 @@ def report(results: Results) -> None:
     )
     parts = ("workers", "mock API", "harness", "PostgreSQL")
     click.echo(
-        f"\nthroughput ({results.concurrency} jobs per worker process, {os.cpu_count()} CPU cores)"
+        f"\nthroughput ({results.concurrency} jobs per worker process, {results.agents} agent(s), "
+        f"{os.cpu_count()} CPU cores)"
     )
     click.echo(
         f"{'workers':>8}{'fetches/s':>11}{'CPU busy':>10}"
