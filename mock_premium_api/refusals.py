@@ -4,7 +4,8 @@ The SDK's facilitator (and public ones) refuse most broken payments with the
 generic ``transaction_simulation_failed``; the specific cause stays in its
 free-text message, or nowhere. The seller replaces that generic reason with the
 x402 error code of the cause it can establish (the message, then its own RPC
-reads of the two token accounts), so the buyer's 402 ``error`` says it:
+reads: is the blockhash alive, do the two token accounts hold enough), so the
+buyer's 402 ``error`` says it:
 
 - ``invalid_exact_svm_payload_transaction_receiver_ata_not_found``: the
   seller's token account for the mint is missing;
@@ -57,6 +58,8 @@ def specific_reason(
         transfer = strict.find_transfer(strict.decode_transaction(str(inner["transaction"])))
     except (strict.StrictCheckError, KeyError, TypeError, AttributeError):
         return None
+    if rpc.is_valid(transfer.recent_blockhash) is False:
+        return strict.ERR_BLOCKHASH
     if rpc.token_amount(transfer.destination) == MISSING:
         return ERR_RECEIVER_ATA
     held = rpc.token_amount(transfer.source)

@@ -1,10 +1,10 @@
 """The Solana JSON-RPC questions the seller asks itself.
 
-Is this blockhash alive? The facilitator would also fail an expired
-transaction, but only as a generic ``transaction_simulation_failed``; asking
-``isBlockhashValid`` first lets the seller tell the buyer to re-sign. How much
-does this token account hold (does it exist)? Asked only after the facilitator
-refused a payment, to name the reason (:mod:`.refusals`). Any RPC trouble
+Is this blockhash alive? The facilitator fails an expired transaction only
+as a generic ``transaction_simulation_failed``; asking ``isBlockhashValid`` then
+lets the seller tell the buyer to re-sign. How much does this token account hold
+(does it exist)? Both are asked only after the facilitator refused a payment, to
+name the reason (:mod:`.refusals`): a good payment waits for neither. Any RPC trouble
 answers "unknown", and the facilitator remains the authority.
 """
 
