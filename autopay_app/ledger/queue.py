@@ -79,12 +79,33 @@ class PaidFetchJob:
 def defer(session: Session, job: PaidFetchJob, concurrency: int) -> int | None:
     """Queue ``job`` in the session's open transaction; its id, or None when a job for the
     same (agent, API) is already queued (the savepoint is rolled back, the rest stays)."""
+    return defer_task(
+        session,
+        PAID_FETCH_TASK,
+        PAID_FETCH_QUEUE,
+        job.args(),
+        lock=job.lock(concurrency),
+        queueing_lock=job.queueing_lock(),
+    )
+
+
+def defer_task(
+    session: Session,
+    task: str,
+    queue_name: str,
+    args: dict[str, Any],
+    *,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+) -> int | None:
+    """Queue a job of ``task`` in the session's open transaction (procrastinate's own SQL
+    function); its id, or None when ``queueing_lock`` already has a queued job."""
     params = {
-        "queue": PAID_FETCH_QUEUE,
-        "task": PAID_FETCH_TASK,
-        "lock": job.lock(concurrency),
-        "queueing_lock": job.queueing_lock(),
-        "args": json.dumps(job.args()),
+        "queue": queue_name,
+        "task": task,
+        "lock": lock,
+        "queueing_lock": queueing_lock,
+        "args": json.dumps(args),
     }
     try:
         with session.begin_nested():

@@ -20,6 +20,7 @@ from autopay_app.models import AutonomyLevel
 from autopay_app.scheduler import cadence
 from autopay_app.scheduler.config import SchedulerConfig
 from autopay_app.tasks import config as worker_config
+from autopay_app.tasks import maintenance
 
 if TYPE_CHECKING:
     from autopay_app.agent import Agent
@@ -149,16 +150,17 @@ def prioritizer_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
 
 
 def settle_job(app: Flask, cfg: SchedulerConfig) -> dict[str, Any]:
-    """Reconcile stuck SIGNED payments (and unfinished requests), upgrade finalized, expire."""
+    """Queue one ``reconcile`` job per running agent (stuck SIGNED payments and unfinished
+    requests settled from the chain, finality upgrades, expired approvals), for whichever
+    worker is free; an agent whose last one is still queued gets none."""
     out: dict[str, Any] = {"agents": {}, "errors": []}
     for name, agent in running_agents(app).items():
         try:
-            counts = agent.reconcile(cfg.reconcile_after_s)
-            counts["approvals_expired"] = agent.expire_approvals()
+            job_id = maintenance.defer(agent.session(), name, cfg.reconcile_after_s)
         except Exception as exc:
             out["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
             continue
-        out["agents"][name] = counts
+        out["agents"][name] = {"job_id": job_id} if job_id else {"queued": "already"}
     return out
 
 

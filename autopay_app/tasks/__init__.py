@@ -11,6 +11,8 @@ agent's pipeline.
 - :mod:`~autopay_app.tasks.queue`: the procrastinate app, its connector and tasks.
 - :mod:`~autopay_app.tasks.paid_fetch`: the task; a re-run settles, never pays again.
 - :mod:`~autopay_app.tasks.recovery`: stalled jobs (their worker died) back to the queue.
+- :mod:`~autopay_app.tasks.maintenance`: per-agent reconciliation (and finality upgrades),
+  deferred by the scheduler's ``settle`` job.
 - :mod:`~autopay_app.tasks.worker`: run a worker (in the foreground or in a thread).
 
 A job carries the request id its fetch will use. A worker killed mid-payment

@@ -17,10 +17,10 @@ from procrastinate import RetryStrategy
 
 from autopay_app.ledger.queue import PAID_FETCH_QUEUE, PAID_FETCH_TASK
 from autopay_app.ledger.roles import APP
-from autopay_app.tasks import paid_fetch, recovery
+from autopay_app.tasks import maintenance, paid_fetch, recovery
 from autopay_app.tasks.config import WorkerConfig
 
-MAINTENANCE_QUEUE = "maintenance"
+MAINTENANCE_QUEUE = maintenance.QUEUE
 QUEUES = (PAID_FETCH_QUEUE, MAINTENANCE_QUEUE)
 #: A paid fetch that raised (the database went away, a payment still undecided) runs
 #: again: the re-run settles what the first one left (it never pays twice).
@@ -76,6 +76,7 @@ def build(url: str | sa.URL, cfg: WorkerConfig) -> procrastinate.App:
         pass_context=True,
         retry=PAID_FETCH_RETRY,
     )(paid_fetch.run)
+    app.task(name=maintenance.TASK, queue=MAINTENANCE_QUEUE, pass_context=True)(maintenance.run)
     task = app.task(
         name=recovery.TASK,
         queue=MAINTENANCE_QUEUE,
