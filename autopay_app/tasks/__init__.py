@@ -2,8 +2,8 @@
 
 The Phase 3 leader decides (APScheduler) and defers one ``paid_fetch`` job per
 BUY in the transaction that writes the decision (:mod:`autopay_app.ledger.queue`);
-``autopay worker`` processes (and one in-process worker of ``autopay serve`` /
-``autopay demo``) take the jobs from the ledger's PostgreSQL with procrastinate
+``autopay worker`` processes (``autopay serve`` and ``autopay demo`` start one
+beside them) take the jobs from the ledger's PostgreSQL with procrastinate
 (``SELECT ... FOR UPDATE SKIP LOCKED``, LISTEN/NOTIFY) and pay through the
 agent's pipeline.
 

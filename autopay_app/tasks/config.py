@@ -9,7 +9,7 @@
 | AUTOPAY_STALLED_AFTER_S | 30 | a worker silent this long is dead: its jobs are retried |
 | AUTOPAY_STALLED_CHECK_S | 10 | how often stalled jobs are looked for (seconds, 1-59) |
 | AUTOPAY_WORKER_POOL | concurrency + 2 | connections of a worker's procrastinate pool |
-| AUTOPAY_SERVE_WORKER | 1 | ``0``: ``autopay serve`` / ``demo`` run no worker in-process |
+| AUTOPAY_SERVE_WORKER | 1 | ``0``: ``autopay serve`` / ``demo`` start no worker beside them |
 """
 
 from __future__ import annotations

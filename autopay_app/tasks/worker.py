@@ -3,8 +3,10 @@
 :func:`run` loads the agents this process holds keypairs for (AUTOPAY_KEYPAIR's
 and every ``NAME.json`` of AUTOPAY_KEYS_DIR), opens the queue's connection pool
 and runs procrastinate's worker until ``stop`` is set (or, with ``wait=False``,
-until the queue is empty). :func:`start_in_thread` is the one ``autopay serve``
-and ``autopay demo`` run beside the dashboard.
+until the queue is empty). :func:`start_in_thread` runs one in a thread of
+a process that has its own work to do (``autopay serve`` and ``autopay demo`` start a
+separate ``autopay worker`` process instead: gunicorn forks, and a demo's worker is
+then the same process a user adds).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from autopay_app.agent.chain import Chain
 from autopay_app.agent.errors import SignatureInvalid
 from autopay_app.agent.verify import Expected, check
+from autopay_app.ledger import queue
 
 
 @dataclass
@@ -204,6 +205,7 @@ def job_counts(conn: sa.Connection) -> dict[str, int]:
             "FROM procrastinate.procrastinate_jobs WHERE task_name = 'paid_fetch' GROUP BY 1"
         )
     ).all()
-    out = {str(r[0]): int(r[1]) for r in rows}
+    names = {queue.QUEUED: "queued (never started)", queue.RUNNING: "running"}
+    out = {names.get(str(r[0]), str(r[0])): int(r[1]) for r in rows}
     out["run again"] = sum(int(r[2]) for r in rows)
     return out
