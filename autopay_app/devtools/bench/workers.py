@@ -12,7 +12,8 @@ file the ``autopay worker`` processes load. Two measurements, in the same run:
   jobs each), ``n`` jobs deferred at once; paid fetches per second from the commit
   to the last job's end, and the CPU used meanwhile (every process's user+system
   time from ``/proc``: workers, mock API, harness, PostgreSQL) against the
-  machine's cores.
+  machine's cores ("CPU busy"), and how busy the cores were whatever ran on them
+  ("machine", from ``/proc/stat``: on a shared machine, others' work counts there).
 """
 
 from __future__ import annotations
@@ -65,13 +66,14 @@ class Throughput:
     jobs: int
     seconds: float
     cpu_s: dict[str, float | None]
+    machine_busy: float  # share of all cores busy meanwhile, whatever ran on them
 
     @property
     def rate(self) -> float:
         return self.jobs / self.seconds
 
     def busy(self) -> float:
-        """Share of the machine's cores used meanwhile (all parts)."""
+        """Share of the machine's cores the benchmark's parts used meanwhile."""
         used = sum(s for s in self.cpu_s.values() if s is not None)
         return used / (self.seconds * (os.cpu_count() or 1))
 
@@ -231,14 +233,16 @@ def run(
                 urls = [f"{base}w{count}-{i}" for i in range(n)]
                 with progress(f"{count} worker process(es)", total=1) as bar:
                     meter.start()
+                    machine = machine_ticks()
                     start = time.perf_counter()
                     _defer(engine, names, urls)
                     _wait_done(engine, done + n)
                     seconds = time.perf_counter() - start
                     used = meter.stop()
+                    busy = busy_share(machine, machine_ticks())
                     bar.advance()
                 done += n
-                throughput.append(Throughput(count, n, seconds, used))
+                throughput.append(Throughput(count, n, seconds, used, busy))
         failed = _failed(engine)
         engine.dispose()
         agent.close()
@@ -269,6 +273,18 @@ def _more_agents(
         extra.close()
         names.append(name)
     return names
+
+
+def machine_ticks() -> tuple[int, int]:
+    """All CPUs' (busy, total) jiffies so far, from ``/proc/stat``."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
 
 
 def _trees(roots: list[int]) -> cpu.Pids:
@@ -310,7 +326,7 @@ def report(results: Results) -> None:
         f"{os.cpu_count()} CPU cores)"
     )
     click.echo(
-        f"{'workers':>8}{'fetches/s':>11}{'CPU busy':>10}"
+        f"{'workers':>8}{'fetches/s':>11}{'CPU busy':>10}{'machine':>9}"
         + "".join(f"{p + ' ms/fetch':>22}" for p in parts)
     )
     first = results.throughput[0].rate if results.throughput else 1.0
@@ -319,5 +335,5 @@ def report(results: Results) -> None:
         cells = "".join(
             f"{'n/a':>22}" if s is None else f"{s * 1000 / t.jobs:>22.2f}" for s in per_fetch
         )
-        click.echo(f"{t.workers:>8}{t.rate:>11.1f}{t.busy():>9.0%} {cells}")
+        click.echo(f"{t.workers:>8}{t.rate:>11.1f}{t.busy():>9.0%} {t.machine_busy:>8.0%} {cells}")
         click.echo(f"{'':>8}scaling vs 1 worker: {t.rate / first:.2f}x")
