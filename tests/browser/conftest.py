@@ -41,7 +41,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its event loop marked as running
+# in the main thread while it is started, so a session-long browser would make every later
+# test that runs asyncio (MCP clients, procrastinate's defer) fail with "Cannot run the event
+# loop while another loop is running". Leaving each module stops it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (run `make browser-deps` as root)")
