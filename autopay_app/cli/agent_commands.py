@@ -11,6 +11,9 @@ import click
 from flask.cli import with_appcontext
 
 from autopay_app.cli import context
+from autopay_app.errors import AutopayError
+from autopay_app.ledger import queue
+from autopay_app.tasks import config as worker_config
 
 #: USDC and CASH both have six decimals; amounts are printed with all of them.
 ASSET_DECIMALS = 6
@@ -39,7 +42,6 @@ def build_agent():  # type: ignore[no-untyped-def]
 def fund(address: str | None, sol: str, usdc: str, cash: str) -> None:
     """Top up ADDRESS (default: the agent's wallet) from the local harness's faucet."""
     from autopay_app.agent import wallet
-    from autopay_app.errors import AutopayError
     from harness.faucet import FundError, fund_via_http
 
     cfg = context.settings()
@@ -122,9 +124,6 @@ def fetch_queued(  # type: ignore[no-untyped-def]
 ):
     """Defer URL's paid fetch (origin CLI) and wait until a worker ends it; its result."""
     from autopay_app.agent.result import recorded
-    from autopay_app.errors import AutopayError
-    from autopay_app.ledger import queue
-    from autopay_app.tasks import config as worker_config
 
     job = queue.PaidFetchJob(agent.name, url, "CLI", uuid.uuid4(), None, max_amount, asset)
     session = agent.session()

@@ -33,6 +33,7 @@ from autopay_app.scheduler.prioritizer import (
     Decision,
     seller_of,
 )
+from autopay_app.tasks import config as worker_config
 
 if TYPE_CHECKING:
     from autopay_app.agent import Agent
@@ -233,6 +234,4 @@ def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> Tic
 
 def agent_concurrency() -> int:
     """Paid fetches of one agent running at once (AUTOPAY_AGENT_CONCURRENCY)."""
-    from autopay_app.tasks import config as worker_config
-
     return worker_config.load().agent_concurrency

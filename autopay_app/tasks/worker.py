@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+from autopay_app.agent.errors import PolicyDenied
+from autopay_app.agent.runtime import agent_for, load_keys
+from autopay_app.scheduler.jobs import database_url
 from autopay_app.tasks import config as worker_config
 from autopay_app.tasks import queue
 from autopay_app.tasks.config import WorkerConfig
@@ -37,9 +40,6 @@ class AgentPool:
         self.app = app
 
     def get(self, name: str) -> Agent | None:
-        from autopay_app.agent.errors import PolicyDenied
-        from autopay_app.agent.runtime import agent_for
-
         with self.app.app_context():
             try:
                 return agent_for(name)
@@ -49,9 +49,6 @@ class AgentPool:
 
 def prepare(app: Flask, cfg: WorkerConfig) -> tuple[Any, list[str]]:
     """The procrastinate app on the ledger's database and the agents served."""
-    from autopay_app.agent.runtime import load_keys
-    from autopay_app.scheduler.jobs import database_url
-
     with app.app_context():
         names = load_keys(cfg.keys_dir)
         url = database_url(app)
