@@ -15,12 +15,15 @@ typed results of :mod:`autopay_app.agent.states`):
 3. ``steps.decide``: the policy chooses an offer, the balance guard checks it.
    (Phase 2 stops here: ``approval.hold``; ``pipeline.resume`` continues from
    ``approval.approved_decision``.)
-4. ``steps.reserve_sign_write_ahead``: one transaction under the spend lock:
-   payment INITIATED, signed, SIGNED with its bytes, request PAID.
+4. ``steps.reserve_sign_write_ahead``: signed with the agent's key; one
+   transaction under the spend lock (payment INITIATED, SIGNED with its bytes;
+   its commit does not wait for the WAL flush), then the request PAID in a
+   durable commit that flushes them too: nothing is sent before it returns.
 5. ``steps.deliver``: the signed bytes sent (retries resend them); a refusal
    diagnosed from the chain; the data and the receipt written (CONFIRMED,
-   ACCESSED) while the chain is read; the balance row refreshed in the background.
-6. ``steps.verify``: the transfer checked on chain; VERIFIED.
+   ACCESSED), with VERIFIED in the same commit when the chain read is quick;
+   the balance row refreshed in the background.
+6. ``steps.verify``: VERIFIED, if the chain read was slow; a mismatch FAILED.
 
 Any failure becomes the ledger's record in one place,
 ``pipeline.record_failure`` (after a payment is written, its fate is settled

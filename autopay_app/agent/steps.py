@@ -8,8 +8,9 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
     ask            Opened  -> Quoted          GET; the 402 parsed (a free answer ends here)
     decide         Quoted  -> Decided         policy chooses an offer; the balance covers it
     reserve_sign_write_ahead
-                   Decided -> Signed          one transaction under the spend lock:
-                                              INITIATED, signed, SIGNED + request PAID
+                   Decided -> Signed          signed (the agent's key); under the
+                                              spend lock INITIATED, SIGNED; then
+                                              request PAID (durable, flushes both)
     deliver        Signed  -> Delivered       the same bytes sent (retried while valid);
                                               CONFIRMED / ACCESSED with data and receipt
     verify         Delivered -> FetchResult   the transfer read on chain: VERIFIED
@@ -172,8 +173,9 @@ def _premium_defaults(ctx: AgentContext, pay_to: set[str]) -> tuple[frozenset[st
 
 # ----------------------------------------------------- 4. reserve+sign+write-ahead
 def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
-    """One transaction: the spend lock and the caps (INITIATED), signing, the signed bytes
-    written ahead (SIGNED, request PAID). Only after its commit can anything be sent.
+    """Signed with the agent's key, then one transaction: the spend lock and the caps
+    (INITIATED), the signed bytes written ahead (SIGNED, request PAID). Only after its
+    commit can anything be sent.
 
     An earlier unsettled payment for the same URL is settled from the chain first,
     never by paying again.
@@ -188,16 +190,25 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
     for settled_first in (False, True):
         payment_id = decided.external.payment_id if decided.external else uuid.uuid4()
         ref = payments.PaymentRef(payment_id, decided.opened.request_id, ctx.actor)
+        # The agent's own key signs before the spend lock is taken (the lock is held for
+        # statements only); unsent bytes of a refused reservation are simply dropped. A
+        # person's wallet is asked only once the caps allowed the payment.
+        own = None if decided.external else _sign(ctx, decided, blockhash, ref.payment_id)
         try:
+            # The spend lock is held for the statements only (its commit does not wait
+            # for the WAL flush); the request's PAID commit right after is durable and
+            # flushes the reservation and the signed bytes with it, before any send.
             with direct.transaction(ctx.engine) as conn:
+                terms = _terms(ctx, decided)
                 payments.reserve(
-                    conn, ref, _terms(ctx, decided), endpoint=request.endpoint, url=request.url
+                    conn, ref, terms, endpoint=request.endpoint, url=request.url, flush=False
                 )
                 crash.point("after_reserve")
-                signed = _sign(ctx, decided, blockhash, ref.payment_id)
+                signed = own or _sign(ctx, decided, blockhash, ref.payment_id)
                 crash.point("after_sign")
-                written = _signed_bytes(signed, last_valid, decided.payer)
-                payments.write_ahead(conn, ref, written, x402)
+                payments.sign_ahead(conn, ref, _signed_bytes(signed, last_valid, decided.payer))
+            with direct.autocommit(ctx.engine) as conn:
+                payments.mark_paid(conn, ref, x402)
         except spend.CapExceeded as exc:
             raise PolicyDenied(str(exc)) from None
         except spend.Unsettled:

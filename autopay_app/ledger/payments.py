@@ -118,19 +118,23 @@ def reserve(
     *,
     endpoint: str,
     url: str | None = None,
+    flush: bool = True,
 ) -> Reservation:
     """Reserve the payment inside the caller's transaction: take the agent's spend lock,
     INSERT the row INITIATED and read the caps and windows (one statement: the read's
     snapshot does not count the new row), then check the caps.
 
-    Two statements; the caller signs and calls :func:`write_ahead` in the same
-    transaction. If anything raises, the transaction rolls back and nothing was reserved.
+    Two statements; the caller signs and calls :func:`write_ahead` (or
+    :func:`sign_ahead` then :func:`mark_paid`) in the same transaction. If anything
+    raises, the transaction rolls back and nothing was reserved. ``flush=False``: the
+    transaction's commit does not wait for the WAL flush (so the lock is held for the
+    statements only); the caller must commit durably (:func:`mark_paid`) before sending.
 
     Raises:
         spend.CapExceeded: A cap would be exceeded.
         spend.Unsettled: An earlier payment for ``url`` may still land.
     """
-    spend.lock(conn, terms.agent_id, ref.actor)
+    spend.lock(conn, terms.agent_id, ref.actor, flush=flush)
     params = spend.UNDER_LOCK.params(
         {
             "payment_id": ref.payment_id,
@@ -188,6 +192,60 @@ def write_ahead(
         },
         prepare=True,
     )
+
+
+_SIGN_AHEAD = """
+UPDATE payments
+SET status = 'SIGNED', payer_signature = %(payer_signature)s, memo = %(memo)s,
+    signed_transaction = %(signed_transaction)s,
+    last_valid_block_height = %(last_valid_block_height)s,
+    payment_identifier = %(payment_identifier)s
+WHERE id = %(payment_id)s AND status = 'INITIATED'
+"""
+_MARK_PAID = f"""
+WITH {audit.ACTOR_CTE}
+UPDATE api_requests
+SET status = 'PAID',
+    http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
+    x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
+    response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
+FROM ctx
+WHERE id = %(request_id)s
+"""
+
+
+def sign_ahead(conn: direct.Connection, ref: PaymentRef, signed: SignedBytes) -> None:
+    """The signed bytes on the payment (INITIATED -> SIGNED), in the transaction of
+    :func:`reserve`; the request follows in :func:`mark_paid`."""
+    conn.execute(_SIGN_AHEAD, {"payment_id": ref.payment_id, **asdict(signed)}, prepare=True)
+
+
+def mark_paid(
+    conn: direct.Connection,
+    ref: PaymentRef,
+    x402: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> None:
+    """The request PAID (with the 402's instructions and headers when not stored yet):
+    one statement on an autocommit ``conn``, a durable commit. It always writes, so its
+    commit flushes the WAL up to itself: a reservation and signed bytes committed
+    before it without a flush (``reserve(..., flush=False)``) are durable once it returns.
+
+    Raises:
+        LookupError: No such request (nothing was written, nothing flushed).
+    """
+    written = conn.execute(
+        _MARK_PAID,
+        {
+            "actor": ref.actor,
+            "request_id": ref.request_id,
+            "http_status": 402 if x402 else None,
+            "x402_instructions": _json(x402[0]) if x402 else None,
+            "response_headers": _json({"402": x402[1]}) if x402 else None,
+        },
+        prepare=True,
+    ).rowcount
+    if written != 1:
+        raise LookupError(f"no request {ref.request_id} to mark PAID")
 
 
 _MARK_CONFIRMED = f"""

@@ -152,11 +152,16 @@ LOCK = """
 SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0)),
        set_config('autopay.actor', %(actor)s, true)
 """
+#: The same, for a transaction whose commit need not wait for its WAL flush (the lock
+#: is released at once; the caller's next durable commit flushes it).
+LOCK_NO_FLUSH = LOCK.rstrip() + ",\n       set_config('synchronous_commit', 'off', true)\n"
 
 
-def lock(conn: direct.Connection, agent_id: uuid.UUID, actor: str) -> None:
-    """Take ``agent_id``'s spend lock (held until the transaction ends); name its actor."""
-    conn.execute(LOCK, {"key": f"autopay-spend:{agent_id}", "actor": actor}, prepare=True)
+def lock(conn: direct.Connection, agent_id: uuid.UUID, actor: str, *, flush: bool = True) -> None:
+    """Take ``agent_id``'s spend lock (held until the transaction ends); name its actor.
+    ``flush=False``: the transaction's commit returns before its WAL is flushed."""
+    params = {"key": f"autopay-spend:{agent_id}", "actor": actor}
+    conn.execute(LOCK if flush else LOCK_NO_FLUSH, params, prepare=True)
 
 
 def checked(
