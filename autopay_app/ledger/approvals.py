@@ -152,6 +152,15 @@ def expired(session: Session, agent_id: uuid.UUID) -> list[uuid.UUID]:
         )
 
 
+def decision(session: Session, request_id: uuid.UUID) -> str | None:
+    """The approval of ``request_id`` as decided so far (PENDING until closed); None if none."""
+    with session.begin():
+        value = session.scalar(
+            sa.select(PaymentApproval.decision).where(PaymentApproval.api_request_id == request_id)
+        )
+    return None if value is None else str(value)
+
+
 def is_open(session: Session, request_id: uuid.UUID) -> bool:
     """Is a person still to decide on ``request_id`` (PENDING and not expired)?"""
     with session.begin():

@@ -54,9 +54,13 @@ class PaidFetchJob:
     decision_id: uuid.UUID | None = None
     max_amount: Decimal | None = None
     asset: str | None = None
+    #: A person approved the held request ``request_id`` (Phase 2, origin API): the job
+    #: resumes it from its stored decision instead of starting a purchase.
+    approval: bool = False
 
     def args(self) -> dict[str, Any]:
-        return {
+        extra = {"approval": True} if self.approval else {}
+        return extra | {
             "agent": self.agent,
             "url": self.url,
             "origin": self.origin,
@@ -67,7 +71,9 @@ class PaidFetchJob:
         }
 
     def queueing_lock(self) -> str:
-        """One queued job per (agent, API)."""
+        """One queued job per (agent, API); one per approved request."""
+        if self.approval:
+            return f"approve:{self.request_id}"
         return f"fetch:{self.agent}:{self.url}"
 
     def lock(self, concurrency: int) -> str:
@@ -271,3 +277,27 @@ def job_status(session: Session, job_id: int) -> str | None:
             {"id": job_id},
         ).scalar()
     return None if value is None else str(value)
+
+
+def workers_alive(session: Session, within_s: float) -> int:
+    """How many workers sent a heartbeat in the last ``within_s`` seconds."""
+    with session.begin():
+        return int(
+            session.execute(
+                sa.text(
+                    "SELECT count(*) FROM procrastinate.procrastinate_workers "
+                    "WHERE last_heartbeat > now() - make_interval(secs => :within)"
+                ),
+                {"within": within_s},
+            ).scalar_one()
+        )
+
+
+def cancel_queued(session: Session, job_id: int) -> bool:
+    """Cancel job ``job_id`` if no worker took it yet; False once it started (or ended)."""
+    with session.begin():
+        value = session.execute(
+            sa.text("SELECT procrastinate.procrastinate_cancel_job_v1(:id, false, false)"),
+            {"id": job_id},
+        ).scalar()
+    return value is not None

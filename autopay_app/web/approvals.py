@@ -14,7 +14,14 @@ import uuid
 from types import ModuleType
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, Conflict, HTTPException, NotFound, ServiceUnavailable
+from werkzeug.exceptions import (
+    BadRequest,
+    Conflict,
+    GatewayTimeout,
+    HTTPException,
+    NotFound,
+    ServiceUnavailable,
+)
 
 from autopay_app.errors import AutopayError
 from autopay_app.ledger import approvals
@@ -66,14 +73,22 @@ def _known(request_id: uuid.UUID) -> None:
 
 
 def approve(request_id: uuid.UUID) -> Any:
-    """Sign, pay and fetch the approved request; returns the agent's FetchResult.
+    """Sign, pay and fetch the approved request: a worker's job, waited for (in this
+    process when no worker is alive, :mod:`autopay_app.tasks.queued_approval`).
 
-    The agent records the wallet balance after paying, so the page shows it.
+    Returns the :class:`~autopay_app.tasks.queued_approval.Answer`: the agent's
+    FetchResult and the job's id. The agent records the wallet balance after paying,
+    so the page shows it.
     """
     runtime = agent_runtime()
+    from autopay_app.tasks import queued_approval
+
     _known(request_id)
     try:
-        return runtime.agent_for_request(request_id).approve(request_id)
+        agent = runtime.agent_for_request(request_id)
+        return queued_approval.approve(agent, request_id, ledger_session())
+    except queued_approval.StillRunning as exc:
+        raise GatewayTimeout(str(exc)) from None
     except AutopayError as exc:
         raise _refused(exc, Conflict) from None
 

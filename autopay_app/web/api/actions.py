@@ -60,8 +60,8 @@ def quote() -> Any:
 
 @bp.post("/approvals/<request_id>/approve")
 def approve(request_id: str) -> Any:
-    result = approvals.approve(parse_uuid(request_id, "request_id"))
-    return jsonify(serialize.fetch_result(result))
+    answer = approvals.approve(parse_uuid(request_id, "request_id"))
+    return jsonify(serialize.fetch_result(answer.result) | {"job_id": answer.job_id})
 
 
 @bp.post("/approvals/<request_id>/decline")

@@ -149,7 +149,7 @@ ROUTES: list[tuple[str, str, str, list[dict[str, Any]], str | None]] = [
     (
         "post",
         "/approvals/{request_id}/approve",
-        "Approve: sign, pay, fetch",
+        "Approve: sign, pay, fetch (by a worker's job when one is alive: job_id)",
         [_id("request_id")],
         None,
     ),

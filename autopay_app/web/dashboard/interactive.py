@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from werkzeug.exceptions import Conflict, HTTPException
+from werkzeug.exceptions import Conflict, GatewayTimeout, HTTPException
 
 from autopay_app.errors import LedgerError
 from autopay_app.ledger import dashboard as ledger
@@ -97,8 +97,8 @@ def interactive_quote() -> Any:
 def interactive_approve(request_id: str) -> Any:
     rid = parse_uuid(request_id, "request_id")
     try:
-        result = approvals.approve(rid)
-    except Conflict as exc:
+        result = approvals.approve(rid).result
+    except (Conflict, GatewayTimeout) as exc:
         flash(f"The payment was not made: {exc.description}", "error")
         return redirect(url_for(".interactive", agent_id=request.form.get("agent_id"), done=rid))
     if getattr(result, "error", None):
