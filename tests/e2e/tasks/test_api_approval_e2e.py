@@ -105,14 +105,11 @@ def test_an_api_approval_is_paid_by_a_worker_process_once(
     with Session(engine) as session, session.begin():
         rerun_id = queue.defer(session, rerun, concurrency=3)
     assert rerun_id is not None
-    ended = lambda: (
-        scalar(  # noqa: E731
-            engine,
-            "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE id = :id",
-            id=rerun_id,
-        )
-        not in queue.OPEN
-    )
+    job_status = "SELECT status::text FROM procrastinate.procrastinate_jobs WHERE id = :id"
+
+    def ended() -> bool:
+        return scalar(engine, job_status, id=rerun_id) not in queue.OPEN
+
     wait_for(ended, timeout=60, what="the re-run job")
     assert rows(engine, JOBS)[-1].status == "succeeded"
     assert scalar(engine, PAID) == 1 and scalar(engine, "SELECT count(*) FROM payments") == 1
