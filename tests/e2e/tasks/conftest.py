@@ -92,12 +92,15 @@ def monitor_many(agent: Agent, stack: Stack, n: int, ttl_s: int = 2) -> list[str
 
 @pytest.fixture()
 def processes() -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """``start(command, env, ready)``: an ``autopay`` process, once it printed ``ready``."""
+    """``start(command, env, ready, *options)``: an ``autopay`` process, once it printed
+    ``ready``."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(command: str, env: dict[str, str], ready: str) -> subprocess.Popen[str]:
+    def start(
+        command: str, env: dict[str, str], ready: str, *options: str
+    ) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [AUTOPAY, command, "--parent-pid", str(os.getpid())],
+            [AUTOPAY, command, *options, "--parent-pid", str(os.getpid())],
             env=env,
             stdout=subprocess.PIPE,
             text=True,

@@ -22,7 +22,7 @@ from autopay_app.ledger import agents, queue
 from autopay_app.models import AutonomyLevel
 from tests.e2e.agent.ledger_checks import rows
 from tests.e2e.tasks.conftest import Phase3, Stack, scalar, wait_for
-from tests.unit.web.conftest import PASSWORD
+from tests.unit.web.conftest import PASSWORD, AuthActions
 
 pytestmark = pytest.mark.e2e
 TOKEN = "api-approval-test-token-0123456789-abcdef"
@@ -130,3 +130,48 @@ def test_with_no_worker_alive_the_web_process_pays_once(
     assert again.status_code == 409
     assert scalar(engine, "SELECT count(*) FROM payments") == 1
     assert json.loads(approved.get_data(as_text=True))["request_id"] == rid
+
+
+def test_a_dashboard_approval_is_paid_by_a_worker_process(
+    stack: Stack,
+    phase3: Phase3,
+    web: FlaskClient,
+    engine: sa.Engine,
+    processes: Callable[..., subprocess.Popen[str]],
+) -> None:
+    processes("worker", phase3.env, "WORKER READY ")
+    rid = quote(web, phase3, stack)
+    auth = AuthActions(web)
+    auth.login()
+    form = {"csrf_token": auth.csrf("/"), "agent_id": str(phase3.agent.agent_id)}
+    answer = web.post(f"/interactive/{rid}/approve", data=form)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    page = web.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Payment approved: the data has arrived." in page
+    (job,) = rows(engine, JOBS)
+    assert job.status == "succeeded" and job.args["origin"] == "API"
+    assert job.args["request_id"] == rid and job.worker_id is not None
+    assert scalar(engine, PAID) == 1
+
+
+def test_a_job_no_worker_takes_is_cancelled_and_paid_here_once(
+    stack: Stack,
+    phase3: Phase3,
+    web: FlaskClient,
+    engine: sa.Engine,
+    processes: Callable[..., subprocess.Popen[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker is alive but takes only maintenance jobs: the approval's job waits the
+    start window (2 x heartbeat + 1 s), is cancelled, and the web process pays."""
+    monkeypatch.setenv("AUTOPAY_WORKER_HEARTBEAT_S", "0.3")
+    processes("worker", phase3.env, "WORKER READY ", "--queues", "maintenance")
+    rid = quote(web, phase3, stack)
+    approved = web.post(f"/api/v1/approvals/{rid}/approve", headers=BEARER)
+    assert approved.status_code == 200, approved.get_data(as_text=True)
+    answer = approved.get_json()
+    assert answer["status"] == "ACCESSED" and answer["job_id"] is None
+    (job,) = rows(engine, JOBS)
+    assert job.status == "cancelled" and job.args["request_id"] == rid
+    assert job.worker_id is None
+    assert scalar(engine, PAID) == 1 and scalar(engine, "SELECT count(*) FROM payments") == 1
