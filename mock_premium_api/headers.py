@@ -40,3 +40,29 @@ class SecurityHeaders:
             return start_response(status, headers, exc_info)
 
         return self._app(environ, start)
+
+
+class AsgiSecurityHeaders:
+    """The same headers for the ASGI side (the MCP tools' streamable HTTP): JSON and
+    event streams only, so the policy that allows nothing."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def secured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.decode("latin-1").lower() for name, _ in headers}
+                extra = [*ALWAYS, ("Content-Security-Policy", JSON_POLICY)]
+                headers += [
+                    (k.lower().encode(), v.encode()) for k, v in extra if k.lower() not in present
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, secured)

@@ -18,6 +18,7 @@ import sys
 from .accounts import SellerAccountError, ensure_seller_accounts
 from .config import ConfigError, load_config
 from .faults import FaultState
+from .headers import AsgiSecurityHeaders
 from .market import MarketModel
 from .mcp_tools import build
 from .server import watch_parent
@@ -48,7 +49,7 @@ def serve(host: str, port: int, parent_pid: int | None, check_accounts: bool = T
     sock.bind((host, port))
     sock.listen(128)
     bound = sock.getsockname()[1]
-    app = server.streamable_http_app(host=host)
+    app = AsgiSecurityHeaders(server.streamable_http_app(host=host))
     web = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     url = f"http://[{host}]:{bound}/mcp" if ":" in host else f"http://{host}:{bound}/mcp"
     if parent_pid is not None:

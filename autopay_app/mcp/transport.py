@@ -27,6 +27,14 @@ from autopay_app.web.throttle import SlowDown, Throttle
 Scope = dict[str, Any]
 PATH = "/mcp"
 ACCOUNT = "bearer:mcp"
+#: On every answer, refusals included: JSON and event streams for a program, never a page.
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
 
 
 class BearerGuard:
@@ -44,6 +52,7 @@ class BearerGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = _with_security_headers(send)
         client = scope.get("client") or ("-", 0)
         guard = Throttle(self.storage, ACCOUNT, str(client[0]))
         try:
@@ -73,6 +82,17 @@ class BearerGuard:
         return False
 
 
+def _with_security_headers(send: Any) -> Any:
+    async def secured(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return secured
+
+
 async def _refuse(send: Any, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
     body = json.dumps({"error": {"status": status, "message": message}}).encode()
     await send(
@@ -81,8 +101,6 @@ async def _refuse(send: Any, status: int, message: str, headers: list[tuple[byte
             "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"cache-control", b"no-store"),
-                (b"x-content-type-options", b"nosniff"),
                 *headers,
             ],
         }

@@ -39,6 +39,15 @@ async def test_http_needs_the_token_and_pays_through_the_agent(agent_env: AgentE
             assert answer.status_code == 401, answer.text
             assert "Bearer" in answer.json()["error"]["message"]
             assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        accepted = requests.post(
+            endpoint, json=INITIALIZE, headers={**ACCEPT, "Authorization": f"Bearer {token}"}
+        )
+        for answer in (accepted, requests.get(endpoint.replace("/mcp", "/nowhere"))):
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+            assert answer.headers["X-Frame-Options"] == "DENY"
+            assert answer.headers["Cache-Control"].split(",")[0] in ("no-store", "no-cache")
+            assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert accepted.status_code == 200, accepted.text
         async with Client(with_token(endpoint, token)) as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
             paid = await client.call_tool("paid_fetch", {"url": url, "reason": "over HTTP"})

@@ -10,6 +10,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from mcp import Client
 from x402.schemas import PaymentPayload, PaymentRequirements
 
@@ -42,6 +43,15 @@ async def test_tools_answer_unpaid_calls_with_their_x402_price(stack: McpStack) 
     usdc = Decimal(prices["/api/market-feed"]["USDC"])
     assert by_mint[stack.usdc_mint] == int(usdc.scaleb(6))
     assert {offer["payTo"] for offer in required["accepts"]} == {stack.pay_to}
+
+
+def test_the_tools_server_sends_security_headers(stack: McpStack) -> None:
+    """Every answer of the MCP tools' HTTP side, a refused one included, is locked down."""
+    answer = requests.post(stack.mcp_url, json={"jsonrpc": "2.0"}, timeout=10)
+    assert answer.status_code >= 400
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
 async def test_agent_pays_a_tool_call_once_and_a_replay_is_refused(agent_env: AgentEnv) -> None:
