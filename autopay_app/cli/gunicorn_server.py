@@ -25,6 +25,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from autopay_app.pids import alive
+
 PARENT_POLL_S = 0.5
 
 
@@ -83,7 +85,7 @@ class AutopayServer(BaseApplication):  # type: ignore[misc]
 
     def _watch_parent(self) -> None:
         assert self.parent_pid is not None
-        while _alive(self.parent_pid):
+        while alive(self.parent_pid):
             time.sleep(PARENT_POLL_S)
         os.kill(os.getpid(), signal.SIGTERM)  # a graceful stop of this master
 
@@ -100,13 +102,3 @@ class AutopayServer(BaseApplication):  # type: ignore[misc]
     def _worker_exit(self, arbiter: Any, worker: Any) -> None:
         if self._app is not None:
             self._app.extensions["autopay_scheduler"].shutdown(wait=False)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

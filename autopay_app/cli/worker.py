@@ -13,19 +13,10 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from autopay_app.cli import context
+from autopay_app.pids import alive
 from autopay_app.tasks.queue import QUEUES
 
 READY = "WORKER READY "
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @click.command("worker")
@@ -73,6 +64,6 @@ def worker(concurrency: int | None, queues: str | None, parent_pid: int | None) 
 
 def _watch(parent: int, stop: threading.Event) -> None:
     while not stop.is_set():
-        if not _alive(parent):
+        if not alive(parent):
             stop.set()
         time.sleep(0.5)

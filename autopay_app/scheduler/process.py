@@ -16,17 +16,9 @@ import time
 
 from flask import Flask
 
+from autopay_app.pids import alive
+
 READY = "SCHEDULER READY "
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run(app: Flask, *, parent_pid: int | None = None, seconds: float | None = None) -> int:
@@ -42,7 +34,7 @@ def run(app: Flask, *, parent_pid: int | None = None, seconds: float | None = No
     deadline = None if seconds is None else time.monotonic() + seconds
     try:
         while not stop.wait(0.2):
-            if parent_pid and not _alive(parent_pid):
+            if parent_pid and not alive(parent_pid):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 break
