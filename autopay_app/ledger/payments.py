@@ -3,10 +3,10 @@
 INITIATED (reserved under the spend lock) -> SIGNED (signed bytes committed
 *before* sending) -> CONFIRMED (seller's settlement receipt, or found on chain)
 -> VERIFIED (the agent read the transfer on chain itself), or FAILED. One
-function per transition: :func:`reserve`, :func:`write_ahead`,
-:func:`mark_confirmed`, :func:`mark_verified`, :func:`mark_failed`. Each status
-change audits itself (a trigger, :mod:`autopay_app.ledger.audit`); the functions
-only name the actor.
+function per transition: :func:`reserve`, :func:`sign_ahead` then
+:func:`mark_paid` (the write-ahead), :func:`mark_confirmed`,
+:func:`mark_verified`, :func:`mark_failed`. Each status change audits itself
+(a trigger, :mod:`autopay_app.ledger.audit`); the functions only name the actor.
 
 The transitions on the path of every paid request are single statements on the
 agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the reservation
@@ -124,11 +124,11 @@ def reserve(
     INSERT the row INITIATED and read the caps and windows (one statement: the read's
     snapshot does not count the new row), then check the caps.
 
-    Two statements; the caller signs and calls :func:`write_ahead` (or
-    :func:`sign_ahead` then :func:`mark_paid`) in the same transaction. If anything
-    raises, the transaction rolls back and nothing was reserved. ``flush=False``: the
-    transaction's commit does not wait for the WAL flush (so the lock is held for the
-    statements only); the caller must commit durably (:func:`mark_paid`) before sending.
+    Two statements; the caller calls :func:`sign_ahead` in the same transaction, then
+    :func:`mark_paid`. If anything raises, the transaction rolls back and nothing was
+    reserved. ``flush=False``: the transaction's commit does not wait for the WAL
+    flush (so the lock is held for the statements only); the caller must commit
+    durably (:func:`mark_paid`) before sending.
 
     Raises:
         spend.CapExceeded: A cap would be exceeded.
@@ -151,55 +151,12 @@ def reserve(
     return Reservation(ref.payment_id, hour, day)
 
 
-_WRITE_AHEAD = """
-WITH p AS (
-    UPDATE payments
-    SET status = 'SIGNED', payer_signature = %(payer_signature)s, memo = %(memo)s,
-        signed_transaction = %(signed_transaction)s,
-        last_valid_block_height = %(last_valid_block_height)s,
-        payment_identifier = %(payment_identifier)s, payer_address = %(payer_address)s
-    WHERE id = %(payment_id)s AND status = 'INITIATED'
-    RETURNING api_request_id
-)
-UPDATE api_requests
-SET status = 'PAID',
-    http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
-    x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
-    response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
-WHERE id IN (SELECT api_request_id FROM p)
-"""
-
-
-def write_ahead(
-    conn: direct.Connection,
-    ref: PaymentRef,
-    signed: SignedBytes,
-    x402: tuple[dict[str, Any], dict[str, Any]] | None = None,
-) -> None:
-    """The signed bytes, durable before anything is sent: INITIATED -> SIGNED, the request
-    PAID, with the 402's instructions and headers (``x402``) when they are not stored yet.
-
-    One statement, in the transaction of :func:`reserve` (which named the actor).
-    """
-    conn.execute(
-        _WRITE_AHEAD,
-        {
-            "payment_id": ref.payment_id,
-            **asdict(signed),
-            "http_status": 402 if x402 else None,
-            "x402_instructions": _json(x402[0]) if x402 else None,
-            "response_headers": _json({"402": x402[1]}) if x402 else None,
-        },
-        prepare=True,
-    )
-
-
 _SIGN_AHEAD = """
 UPDATE payments
 SET status = 'SIGNED', payer_signature = %(payer_signature)s, memo = %(memo)s,
     signed_transaction = %(signed_transaction)s,
     last_valid_block_height = %(last_valid_block_height)s,
-    payment_identifier = %(payment_identifier)s
+    payment_identifier = %(payment_identifier)s, payer_address = %(payer_address)s
 WHERE id = %(payment_id)s AND status = 'INITIATED'
 """
 _MARK_PAID = f"""

@@ -115,10 +115,20 @@ def test_the_hot_path_audits_each_transition_once(session: Session) -> None:
         )
     policies.get_or_create(session, agent.id)
     ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
-    signed = payments.SignedBytes("sig-1", "memo-1", "dHg=", 100, None)
+    payer = "PayerWa11et1111111111111111111111111111111"
+    signed = payments.SignedBytes("sig-1", "memo-1", "dHg=", 100, None, payer)
     with direct.transaction(engine) as conn:
-        payments.reserve(conn, ref, make_terms(agent.id), endpoint="/api/x")
-        payments.write_ahead(conn, ref, signed, ({"x402Version": 2}, {"h": "v"}))
+        payments.reserve(conn, ref, make_terms(agent.id), endpoint="/api/x", flush=False)
+        payments.sign_ahead(conn, ref, signed)
+    with direct.autocommit(engine) as conn:
+        payments.mark_paid(conn, ref, ({"x402Version": 2}, {"h": "v"}))
+    # The write-ahead keeps who paid (a person's wallet in Phase 2), for reconciliation.
+    with engine.connect() as read:
+        stored = read.execute(
+            sa.text("SELECT payer_address, signed_transaction FROM payments WHERE id = :id"),
+            {"id": ref.payment_id},
+        ).one()
+    assert tuple(stored) == (payer, "dHg=")
     delivery = payments.Delivery({"data": 1}, 200, {"h": "v"}, 7)
     with direct.autocommit(engine) as conn:
         assert payments.mark_confirmed(
