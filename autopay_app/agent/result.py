@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from autopay_app.agent.context import AgentContext
-from autopay_app.ledger import requests_log
+from autopay_app.ledger import queue, requests_log
 
 
 @dataclass
@@ -57,3 +57,12 @@ def recorded(
         http_status=request.http_status,
         latency_ms=request.latency_ms,
     )
+
+
+def recorded_by_worker(ctx: AgentContext, request_id: uuid.UUID) -> FetchResult:
+    """:func:`recorded` for a request another process ran (a queued job): its failure's
+    classification read back from the ledger, since no exception reached this process."""
+    outcome = queue.outcomes(ctx.session(), [str(request_id)]).get(str(request_id))
+    if outcome is None or outcome.status != "FAILED":
+        return recorded(ctx, request_id)
+    return recorded(ctx, request_id, error=outcome.message, category=outcome.category)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from flask.cli import with_appcontext
@@ -24,6 +26,40 @@ def format_amount(amount: Decimal | None) -> str | None:
     if amount is None:
         return None
     return str(Decimal(amount).quantize(Decimal(1).scaleb(-ASSET_DECIMALS)))
+
+
+class Amount(click.ParamType):
+    """A positive decimal amount (``--max-amount 0.05``)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not a decimal number (like 0.05)", param, ctx)
+        if not amount.is_finite() or amount <= 0:
+            self.fail(f"{value!r} is not above zero", param, ctx)
+        return amount
+
+
+def check_url(url: str) -> None:
+    """Refuse, before any ledger row, a URL the agent cannot fetch (as the MCP tools do)."""
+    from autopay_app.agent import mcp_target
+    from autopay_app.agent.errors import PolicyDenied
+
+    if mcp_target.is_mcp(url):
+        try:
+            mcp_target.parse(url)
+        except PolicyDenied as exc:
+            raise click.BadParameter(str(exc), param_hint="URL") from None
+    elif not url.startswith(("http://", "https://")) or not urlsplit(url).hostname:
+        raise click.BadParameter(
+            f"{url!r} is not a URL: http(s)://host/... or mcp+http(s)://host/...#tool",
+            param_hint="URL",
+        )
 
 
 def build_agent():  # type: ignore[no-untyped-def]
@@ -60,7 +96,7 @@ def fund(address: str | None, sol: str, usdc: str, cash: str) -> None:
 
 @click.command("fetch")
 @click.argument("url")
-@click.option("--max-amount", type=Decimal, default=None, help="Refuse to pay more than this.")
+@click.option("--max-amount", type=Amount(), default=None, help="Refuse to pay more than this.")
 @click.option("--asset", type=click.Choice(["USDC", "CASH"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
@@ -86,6 +122,7 @@ def fetch(
     wait: float,
 ) -> None:
     """Pay for URL (x402) and print the data and the payment."""
+    check_url(url)
     agent = build_agent()
     if queued:
         result = fetch_queued(agent, url, max_amount, asset, wait)
@@ -123,7 +160,7 @@ def fetch_queued(  # type: ignore[no-untyped-def]
     agent, url: str, max_amount: Decimal | None, asset: str | None, wait_s: float
 ):
     """Defer URL's paid fetch (origin CLI) and wait until a worker ends it; its result."""
-    from autopay_app.agent.result import recorded
+    from autopay_app.agent.result import recorded_by_worker
 
     job = queue.PaidFetchJob(agent.name, url, "CLI", uuid.uuid4(), None, max_amount, asset)
     session = agent.session()
@@ -142,7 +179,7 @@ def fetch_queued(  # type: ignore[no-untyped-def]
         time.sleep(0.05)
     if queue.request_status(agent.session(), job.request_id) is None:
         raise AutopayError(f"job {job_id} ended {status} before its request was written")
-    return recorded(agent.ctx, job.request_id)
+    return recorded_by_worker(agent.ctx, job.request_id)
 
 
 @click.command("reconcile")

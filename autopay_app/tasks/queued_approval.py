@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from autopay_app.agent.result import FetchResult, recorded
+from autopay_app.agent.result import FetchResult, recorded_by_worker
 from autopay_app.errors import AutopayError
 from autopay_app.ledger import approvals, queue
 from autopay_app.tasks import config as worker_config
@@ -110,12 +110,4 @@ def approve(
         time.sleep(POLL_S)
     if approvals.decision(session, request_id) == "PENDING":  # the job never reached it
         return in_process(agent, request_id, f"job {job_id} ended {status} without paying")
-    return Answer(_result(agent, request_id), job_id)
-
-
-def _result(agent: Agent, request_id: uuid.UUID) -> FetchResult:
-    """The request's result as the ledger has it, with its failure's classification."""
-    outcome = queue.outcomes(agent.session(), [str(request_id)]).get(str(request_id))
-    if outcome is None or outcome.status != "FAILED":
-        return recorded(agent.ctx, request_id)
-    return recorded(agent.ctx, request_id, error=outcome.message, category=outcome.category)
+    return Answer(recorded_by_worker(agent.ctx, request_id), job_id)

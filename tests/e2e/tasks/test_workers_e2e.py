@@ -129,3 +129,15 @@ def test_fetch_queue_waits_for_a_worker_and_says_when_none_runs(
     )
     assert [(j.status, j.origin) for j in jobs] == [("succeeded", "CLI")] * 2
     assert jobs[-1].rid == result["request_id"]
+    # a failure the worker classified reaches the command, as without --queue
+    missing = subprocess.run(
+        [AUTOPAY, "fetch", stack.url("/api/nope"), "--queue", "--json"],
+        env=phase3.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 1, missing.stderr
+    failed = json.loads(missing.stdout)
+    assert failed["status"] == "FAILED" and failed["category"] == "UNKNOWN", failed
+    assert failed["error"] == f"{stack.url('/api/nope')} answered 404", failed
