@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from autopay_app.mcp.tools import Reply, WalletTools
 
@@ -75,9 +76,34 @@ def result(reply: Reply) -> CallToolResult:
     )
 
 
+class WalletServer(MCPServer[Any]):
+    """The SDK's server, but arguments that fail a tool's schema are refused in one line
+    per bad argument (the SDK answers pydantic's multi-line report with its help link)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            raise ToolError(f"{name}: {argument_errors(exc.__cause__)}") from exc.__cause__
+
+
+def argument_errors(error: ValidationError) -> str:
+    """``window: Input should be 'hour' or 'day'; limit: ...``: one line."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'arguments'}: {e['msg']}"
+        for e in error.errors(include_url=False)
+    )
+
+
 def build(tools: WalletTools, name: str = "autopay") -> MCPServer:
     """The MCP server over ``tools`` (one agent)."""
-    server: MCPServer = MCPServer(name, instructions=INSTRUCTIONS, log_level="WARNING")
+    server: MCPServer = WalletServer(name, instructions=INSTRUCTIONS, log_level="WARNING")
     _paying_tools(server, tools)
     _reading_tools(server, tools)
     _resources(server, tools)

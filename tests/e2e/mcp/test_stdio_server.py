@@ -103,9 +103,17 @@ async def test_bad_input_is_a_clear_refusal(agent_env: AgentEnv) -> None:
         )
         bad_id = await client.call_tool("fetch_result", {"request_id": "nope"})
         bad_window = await client.call_tool("spending", {"window": "year"})
-    for answer in (bad_url, bad_amount, bad_id, bad_window):
+        bad_limit = await client.call_tool("recent_payments", {"limit": -3})
+    for answer in (bad_url, bad_amount, bad_id, bad_window, bad_limit):
         assert answer.is_error
         assert "Traceback" not in answer.content[0].text  # type: ignore[union-attr]
+        assert len(answer.content[0].text.splitlines()) == 1  # type: ignore[union-attr]
+    assert bad_window.content[0].text == (  # type: ignore[union-attr]
+        "spending: window: Input should be 'hour' or 'day'"
+    )
+    assert bad_limit.content[0].text == (  # type: ignore[union-attr]
+        "recent_payments: limit: Input should be greater than or equal to 1"
+    )
     assert "http(s)" in bad_url.content[0].text  # type: ignore[union-attr]
     assert "above zero" in bad_amount.content[0].text  # type: ignore[union-attr]
     assert agent_env.sql("SELECT count(*) FROM payments")[0][0] == 0
