@@ -19,7 +19,7 @@ from autopay_app.agent.context import AgentContext, policy
 from autopay_app.agent.errors import AgentError, PolicyDenied
 from autopay_app.agent.policy import Context, rank, to_tokens
 from autopay_app.agent.states import FetchRequest
-from autopay_app.agent.steps import _premium_defaults
+from autopay_app.agent.steps import _premium_defaults, unexpected_answer
 from autopay_app.ledger import spend
 
 
@@ -48,7 +48,7 @@ def preview_url(
         if 200 <= answer.status < 300:
             return Preview(url, requires_payment=False, allowed=True)
         if answer.status != 402:
-            raise AgentError(f"{url} answered {answer.status}", category="UNKNOWN")
+            raise unexpected_answer(url, answer)
         info = gateway.parse_payment_required(answer.headers, answer.body)
     except AgentError as exc:
         return Preview(url, False, False, refusal=str(exc), category=exc.category)

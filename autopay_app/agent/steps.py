@@ -121,7 +121,17 @@ def ask(ctx: AgentContext, opened: Opened) -> Quoted | FetchResult:
             actor=ctx.actor,
         )
         return recorded(ctx, opened.request_id)
-    raise AgentError(f"{url} answered {answer.status}", category="UNKNOWN")
+    raise unexpected_answer(url, answer)
+
+
+def unexpected_answer(url: str, answer: Answer) -> AgentError:
+    """A seller's answer that is neither data nor a 402. A paid MCP tool's error has no
+    status of its own (its "400"): its first line says why ("Unknown tool: ...")."""
+    said = ""
+    if mcp_target.is_mcp(url):
+        lines = answer.body[:400].decode("utf-8", "replace").strip().splitlines()
+        said = f": {lines[0][:200]!r}" if lines else ""
+    return AgentError(f"{url} answered {answer.status}{said}", category="UNKNOWN")
 
 
 def record_402(ctx: AgentContext, quoted: Quoted) -> None:

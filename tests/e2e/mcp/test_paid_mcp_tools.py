@@ -111,3 +111,18 @@ async def test_agent_pays_a_tool_call_once_and_a_replay_is_refused(agent_env: Ag
     assert refusal["error"] not in ("", "Payment required to access this tool"), refusal["error"]
     assert chain_reads.token_balance(stack.rpc_url, agent_env.address, stack.usdc_mint) == balance
     assert agent_env.sql("SELECT count(*) FROM payments")[0][0] == 1
+
+
+async def test_a_tool_error_reaches_the_model_in_the_sellers_words(agent_env: AgentEnv) -> None:
+    """An unknown tool or arguments the seller's schema refuses: nothing is paid, and the
+    refusal quotes the seller's first line (not only the transport's "answered 400")."""
+    stack = agent_env.stack
+    allowed = agent_env.autopay("agent", "policy", "--allow-host", urlsplit(stack.mcp_url).netloc)
+    assert allowed.returncode == 0, allowed.stderr
+    async with Client(agent_env.stdio()) as client:
+        unknown = await client.call_tool("paid_tool", {"server": stack.mcp_url, "tool": "nope"})
+        quoted = await client.call_tool("quote", {"url": f"mcp+{stack.mcp_url}#nope"})
+    assert unknown.is_error
+    assert "answered 400: 'Unknown tool: nope'" in unknown.content[0].text  # type: ignore[union-attr]
+    assert "Unknown tool: nope" in quoted.content[0].text  # type: ignore[union-attr]
+    assert agent_env.sql("SELECT count(*) FROM payments")[0][0] == 0
