@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,5 +135,16 @@ def serve_http(
     import uvicorn
 
     app = BearerGuard(server.streamable_http_app(host=host), token, storage_url)
+    # Bound here, so an address in use is this process's OSError (one line), not
+    # uvicorn's log line after "serving" was printed.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
     print(f"autopay mcp: serving http://{host}:{port}{PATH} (bearer token)", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[listener])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 import requests
 from mcp import Client
 
-from tests.e2e.mcp.conftest import AgentEnv, http_server, with_token
+from tests.e2e.mcp.conftest import AUTOPAY, AgentEnv, http_server, with_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 INITIALIZE = {
@@ -78,3 +80,21 @@ async def test_http_uses_the_generated_api_token_file(agent_env: AgentEnv) -> No
     assert not balances.is_error
     assert balances.structured_content["address"] == agent_env.address
     assert balances.structured_content["USDC"] == "2.000000"
+
+
+def test_an_address_in_use_is_one_line_and_nothing_says_serving(agent_env: AgentEnv) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [AUTOPAY, "mcp", "--http", f"127.0.0.1:{port}"],
+            env=agent_env.full_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and "serving" not in out.stderr, out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert last == "autopay: mcp: cannot serve: [Errno 98] Address already in use", out.stderr
