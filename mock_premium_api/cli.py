@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from typing import IO
 
 import click
 
@@ -82,15 +84,36 @@ def mock_api_cli(
             _stop(tools)
 
 
-def _start_mcp(host: str, port: int) -> subprocess.Popen[bytes]:
-    """The paid MCP tools' server (:mod:`.mcp_serve`), watching this process."""
-    return subprocess.Popen(
+#: What ``mock_premium_api.mcp_serve`` prints once it listens.
+MCP_READY = "MOCK API MCP READY "
+
+
+def _start_mcp(host: str, port: int) -> subprocess.Popen[str]:
+    """The paid MCP tools' server (:mod:`.mcp_serve`), watching this process, once it
+    listens; if it cannot (its one-line reason is on stderr already), exit 2 here too."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "mock_premium_api.mcp_serve", "--host", host, "--port", str(port)]
-        + ["--parent-pid", str(os.getpid()), "--no-account-check"]
+        + ["--parent-pid", str(os.getpid()), "--no-account-check"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith(MCP_READY):
+        _stop(process)
+        sys.exit(2)
+    click.echo(line, nl=False)
+    sys.stdout.flush()
+    threading.Thread(target=_relay, args=(process.stdout,), daemon=True).start()
+    return process
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _relay(stream: IO[str]) -> None:
+    for line in stream:
+        click.echo(line, nl=False)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.terminate()
         try:

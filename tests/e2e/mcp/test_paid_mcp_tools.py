@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -126,3 +127,18 @@ async def test_a_tool_error_reaches_the_model_in_the_sellers_words(agent_env: Ag
     assert "answered 400: 'Unknown tool: nope'" in unknown.content[0].text  # type: ignore[union-attr]
     assert "Unknown tool: nope" in quoted.content[0].text  # type: ignore[union-attr]
     assert agent_env.sql("SELECT count(*) FROM payments")[0][0] == 0
+
+
+def test_mock_api_stops_in_one_line_when_the_mcp_port_is_taken(stack: McpStack) -> None:
+    """``autopay mock-api --mcp`` does not go on serving HTTP alone when /mcp cannot listen."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = stack.autopay("mock-api", "--port", "0", "--mcp", "--mcp-port", str(port), timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "READY" not in out.stdout and "Traceback" not in out.stderr, out.stdout + out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert (
+        last == f"mock-api mcp: cannot serve on 127.0.0.1:{port}: [Errno 98] Address already in use"
+    )
