@@ -28,6 +28,13 @@ def _parent_alive(pid: int) -> bool:
     return True
 
 
+def default_state_dir() -> Path:
+    """Under AUTOPAY_HOME when it is set (with the agent's and the seller's files), else
+    ``.autopay/harness-state`` of the current directory."""
+    home = os.environ.get("AUTOPAY_HOME", "").strip()
+    return Path(home or ".autopay") / "harness-state"
+
+
 def _serve_options(function):
     options = [
         click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind."),
@@ -62,8 +69,8 @@ def _serve_options(function):
         click.option(
             "--state",
             "state_dir",
-            default=".autopay/harness-state",
-            show_default=True,
+            default=default_state_dir,
+            show_default="AUTOPAY_HOME/harness-state, else .autopay/harness-state",
             type=click.Path(path_type=Path),
             help="Directory for saved state.",
         ),

@@ -135,6 +135,9 @@ def load_config(
         raw = env.get(var)
         if raw is not None and raw.strip() != "":
             values[name] = _parse(var, kind, raw.strip())
+    if "state_dir" not in values and env.get("AUTOPAY_HOME", "").strip():
+        # One home for everything of a user who set it (the keypair never lands in the cwd).
+        values["state_dir"] = env["AUTOPAY_HOME"].strip()
     known = {f.name for f in fields(MockApiConfig)}
     for key, value in (overrides or {}).items():
         if key not in known:

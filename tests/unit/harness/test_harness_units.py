@@ -115,3 +115,14 @@ def test_in_process_fund_creates_token_accounts(dispatcher: Dispatcher) -> None:
     assert info["mint"] == genesis.CASH_MINT and info["extensions"] == [
         {"extension": "immutableOwner"}
     ]
+
+
+def test_the_harness_state_lives_in_autopay_home_when_it_is_set(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from harness.cli import default_state_dir
+
+    monkeypatch.setenv("AUTOPAY_HOME", str(tmp_path))
+    assert default_state_dir() == tmp_path / "harness-state"
+    monkeypatch.delenv("AUTOPAY_HOME")
+    assert default_state_dir() == Path(".autopay") / "harness-state"

@@ -95,6 +95,15 @@ def test_seller_keypair_is_generated_once_with_mode_0600(tmp_path):
     assert ensure_seller_keypair(tmp_path / "state") == first.pay_to
 
 
+def test_the_seller_keypair_lives_in_autopay_home_when_it_is_set(tmp_path):
+    home = tmp_path / "home"
+    config = load_config(environ={"AUTOPAY_HOME": str(home)})
+    assert config.state_dir == str(home)
+    assert (home / "seller-keypair.json").exists()
+    chosen = load_config(environ={"AUTOPAY_HOME": str(home), "MOCK_API_STATE_DIR": str(tmp_path)})
+    assert chosen.state_dir == str(tmp_path)
+
+
 def test_corrupt_keypair_file_is_a_config_error(tmp_path):
     (tmp_path / "seller-keypair.json").write_text("[1, 2, 3]")
     with pytest.raises(ConfigError, match="not a Solana keypair"):
