@@ -100,6 +100,10 @@ def test_cli_prints_one_line_and_no_traceback(tmp_path) -> None:  # type: ignore
     ]
 
 
+# A well-formed URL nothing listens on: the ledger check comes before any request.
+PORT_9 = "http://127.0.0.1:9/api/market-feed"
+
+
 def test_a_command_on_an_unmigrated_ledger_says_what_to_run(server_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from autopay_app.devtools import scratch
 
@@ -108,7 +112,7 @@ def test_a_command_on_an_unmigrated_ledger_says_what_to_run(server_url: str, tmp
     env = {**os.environ, "AUTOPAY_HOME": str(tmp_path), "DATABASE_URL": url}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", "from autopay_app.cli import main; main()", "fetch", "x"],
+            [sys.executable, "-c", "from autopay_app.cli import main; main()", "fetch", PORT_9],
             env=env,
             capture_output=True,
             text=True,
