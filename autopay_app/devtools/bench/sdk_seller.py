@@ -37,6 +37,8 @@ from x402.mechanisms.svm import SOLANA_DEVNET_CAIP2, FacilitatorKeypairSigner
 from x402.mechanisms.svm.exact import ExactSvmServerScheme
 from x402.mechanisms.svm.exact.facilitator import ExactSvmScheme
 
+from autopay_app.pids import alive
+
 READY_PREFIX = "SDK SELLER READY "
 PATH = "/api/market-feed"
 PRICE = "$0.001"
@@ -116,13 +118,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
 def _exit_with(parent_pid: int) -> None:
     """SIGTERM this master once the benchmark that started it is gone."""
-    while True:
-        try:
-            os.kill(parent_pid, 0)
-        except ProcessLookupError:
-            break
-        except PermissionError:
-            pass
+    while alive(parent_pid):
         time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
 
