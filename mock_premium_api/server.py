@@ -104,7 +104,10 @@ class MockApiServer(BaseApplication):  # type: ignore[misc]
             "worker_class": "gthread",
             "timeout": 60,
             "graceful_timeout": 5,
-            "keepalive": 5,
+            # Longer than a client's idle connection usually lives: gthread closes an
+            # expired keep-alive connection even when a request has just arrived on it
+            # (the client sees a reset), so a short keep-alive breaks busy clients.
+            "keepalive": 75,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",

@@ -119,6 +119,16 @@ def run_sdk_seller(rpc_url: str) -> Iterator[SdkSellerInfo]:
         stop_process(proc)
 
 
+def _call(name: str, client: Callable[[], bool]) -> None:
+    """One paid request; a failure (refused or an error on the way) stops the run with one line."""
+    try:
+        ok = client()
+    except Exception as exc:  # a connection error of a bare client: one line, not a traceback
+        raise click.ClickException(f"{name}: a paid request failed: {exc}") from exc
+    if not ok:
+        raise click.ClickException(f"{name}: a paid request failed during the benchmark")
+
+
 def _interleaved(
     clients: dict[str, Callable[[], bool]], n: int, workers: int, progress: Progress
 ) -> list[Figure]:
@@ -129,8 +139,7 @@ def _interleaved(
     def round_(i: int) -> None:
         for name in names if i % 2 == 0 else reversed(names):
             start = time.perf_counter()
-            if not clients[name]():
-                raise click.ClickException(f"{name}: a paid request failed during the benchmark")
+            _call(name, clients[name])
             latencies[name].append((time.perf_counter() - start) * 1000)  # list.append is atomic
             progress.advance()
 
@@ -147,8 +156,7 @@ def _alone(
     for name, client in clients.items():
         meter.start()
         for _ in range(n):
-            if not client():
-                raise click.ClickException(f"{name}: a paid request failed during the benchmark")
+            _call(name, client)
             progress.advance()
         used = meter.stop()
         seller = "SDK seller" if name.endswith("SDK seller") else "mock API"
@@ -299,8 +307,7 @@ def run(cfg: Settings, base_url: str, n: int, worker_counts: list[int], progress
         }
         for _ in range(WARM_UP):  # connections, prepared statements, caches
             for name, client in clients.items():
-                if not client():
-                    raise click.ClickException(f"{name}: a paid request failed in the warm-up")
+                _call(name, client)
         for workers in worker_counts:
             with progress(f"{workers} worker(s): four clients", total=n * len(clients)) as bar:
                 figures.extend(_interleaved(clients, n, workers, bar))

@@ -82,7 +82,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
             "workers": 1,
             "threads": 16,
             "worker_class": "gthread",
-            "keepalive": 5,
+            "keepalive": 75,  # as the mock API
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
