@@ -10,8 +10,10 @@ catalog. Requests to a paid endpoint pass three layers, outermost first::
                                    malformed-header reasons, v1 <-> v2,
                                    replay ledger, idempotent retries, faults
     SDK PaymentMiddleware          x402 v2: 402 + PAYMENT-REQUIRED, paywall,
-      (x402_setup.py)              verify (after the strict-check hook),
-                                   handler, settle, PAYMENT-RESPONSE
+      (x402_setup.py)              verify (after the strict-check hook; for a
+                                   good payment inside the facilitator's
+                                   /settle: one round trip), handler, settle,
+                                   PAYMENT-RESPONSE
     Flask views (views.py)         seeded market / knowledge data
 
 Modules: ``config`` (env -> typed config), ``catalog`` (the endpoint list and

@@ -3,6 +3,11 @@
 The SDK verifies, runs the handler and settles; the gate adds what a careful
 seller needs around that, for the paid paths only:
 
+- one facilitator round trip per good payment: the gate's paid pass runs inside
+  :func:`~.x402_setup.verified_at_settlement` (the facilitator verifies inside
+  ``/settle``, before sending); a payment refused there, unsent, is passed again
+  the SDK's default way (``/verify`` first), so its 402 is the one a refused
+  verify gives, with the seller's classified reason;
 - oversized request headers -> 431; facilitator down or slow -> 503 with
   ``Retry-After`` (never a 500, never data);
 - a malformed payment header -> 402 with a loggable ``error`` reason;
@@ -40,7 +45,9 @@ from .x402_setup import (
     ParsedPayment,
     Seller,
     facilitator_trouble,
+    refused_before_sending,
     reset_facilitator_trouble,
+    verified_at_settlement,
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -251,7 +258,11 @@ class PaymentGate:
 
     def _pay(self, environ: dict[str, Any], key: str, parsed: ParsedPayment) -> Captured:
         try:
-            response = capture(self._paid_app, environ)
+            with verified_at_settlement():
+                response = capture(self._paid_app, dict(environ))
+            if refused_before_sending() and not facilitator_trouble():
+                # Nothing was sent: ask again with /verify first, for the refusal's reason.
+                response = capture(self._paid_app, environ)
         except BaseException:
             self._ledger.release(key)
             raise

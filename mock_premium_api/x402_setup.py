@@ -5,7 +5,15 @@ It wires the SDK's seller side: ``x402ResourceServerSync`` with the SVM
 transport failures), the payment-identifier declaration, the strict-check hook
 (``on_before_verify``: exact amount, mint, recipient ATA, fee payer; an expired
 blockhash is named after the facilitator refuses, :mod:`.refusals`) and the SDK's
-Flask ``PaymentMiddleware`` with its paywall. It also validates payment headers
+Flask ``PaymentMiddleware`` with its paywall.
+
+One facilitator round trip per good payment: inside :func:`verified_at_settlement`
+(the gate's paid pass) the strict-check hook answers the SDK's verify step itself
+(``SkipVerifyResult``) once the local checks pass, and the facilitator verifies
+the payment (structure and simulation) inside ``/settle``, before it sends it. A
+payment ``/settle`` refuses before sending anything is then asked the SDK's
+default way (``/verify`` first, :func:`refused_before_sending`), so its 402 names
+the reason exactly as a refused verify does. It also validates payment headers
 into the SDK's types, re-expresses a v1 ``X-PAYMENT`` as the v2 payload the
 middleware reads, and builds the SDK's buyer client for the benchmark
 (``paying_session``).
@@ -16,7 +24,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -27,6 +36,7 @@ from flask import Flask
 from pydantic import ValidationError
 from x402 import (
     ResourceConfig,
+    SkipVerifyResult,
     SpendControlAsset,
     SpendControls,
     x402ClientSync,
@@ -46,6 +56,7 @@ from x402.schemas import (
     PaymentPayload,
     PaymentRequirements,
     ResourceInfo,
+    VerifyResponse,
 )
 
 from . import refusals, strict
@@ -60,6 +71,7 @@ RESPONSE_HEADER = "PAYMENT-RESPONSE"
 V1_RESPONSE_HEADER = "X-PAYMENT-RESPONSE"
 
 _trouble = threading.local()
+_flow = threading.local()
 
 # The payment-identifier extension (x402 v2). The SDK's own helpers live in
 # ``x402.extensions``, whose package import requires ``jsonschema`` (the
@@ -99,8 +111,30 @@ class FacilitatorUnavailable(RuntimeError):
 
 
 def reset_facilitator_trouble() -> None:
-    """Forget the facilitator trouble of a previous request on this thread."""
+    """Forget the facilitator trouble (and refusal) of a previous request on this thread."""
     _trouble.error = None
+    _trouble.refused_unsent = False
+
+
+@contextmanager
+def verified_at_settlement() -> Iterator[None]:
+    """Within: a payment that passes the strict checks skips the facilitator's
+    ``/verify``; its ``/settle`` verifies it before sending (one round trip)."""
+    _flow.at_settlement = True
+    try:
+        yield
+    finally:
+        _flow.at_settlement = False
+
+
+def _at_settlement() -> bool:
+    return bool(getattr(_flow, "at_settlement", False))
+
+
+def refused_before_sending() -> bool:
+    """Whether this thread's last ``/settle``, verifying at settlement, refused the
+    payment before sending it (no transaction): nothing reached the chain."""
+    return bool(getattr(_trouble, "refused_unsent", False))
 
 
 def facilitator_trouble() -> str | None:
@@ -150,6 +184,10 @@ class GuardedFacilitatorClient:
         """Settle through the facilitator; a generic failure gets its specific reason."""
         result = self._call(self._client.settle, payload, requirements)
         if result.success:
+            return result
+        if not result.transaction and _at_settlement():
+            # Refused before sending: the gate asks /verify for the reason (and names it).
+            _trouble.refused_unsent = True
             return result
         code = refusals.specific_reason(
             result.error_reason, result.error_message, payload, self._rpc
@@ -343,7 +381,7 @@ class Seller:
 
     # -- strict checks -----------------------------------------------------------
 
-    def _strict_hook(self, context: Any) -> AbortResult | None:
+    def _strict_hook(self, context: Any) -> AbortResult | SkipVerifyResult | None:
         req = context.requirements
         payload = context.payment_payload.payload or {}
         token_program = dict(self.config.assets().values()).get(req.asset)
@@ -364,6 +402,9 @@ class Seller:
         # An expired blockhash is named on the refusal path (:mod:`.refusals`), not asked
         # of the RPC before every verify: nothing blocks a good payment that the SDK's
         # own seller does not do.
+        if _at_settlement():
+            # The facilitator's /settle verifies (structure, simulation) before sending.
+            return SkipVerifyResult(VerifyResponse(is_valid=True, payer=strict.payer(tx)))
         return None
 
     # -- headers -----------------------------------------------------------------
