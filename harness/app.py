@@ -52,6 +52,7 @@ class HarnessApp:
         self.fee_payer = state.load_or_create_keypair(options.state_dir)
         self.stopped = threading.Event()
         self._saved_mutations = -1
+        self._history = state.HistoryCache()
         self._threads: list[threading.Thread] = []
         self.rpc_server: Server | None = None
         self.facilitator_server: Server | None = None
@@ -120,7 +121,7 @@ class HarnessApp:
         """Save state if it changed since the last save."""
         mutations = self.chain.mutations
         if mutations != self._saved_mutations:
-            state.save(self.chain, self.options.state_dir)
+            state.save(self.chain, self.options.state_dir, self._history)
             self._saved_mutations = mutations
 
     def _save_loop(self) -> None:
@@ -137,7 +138,7 @@ class HarnessApp:
             if server is not None:
                 server.shutdown()
                 server.server_close()
-        state.save(self.chain, self.options.state_dir)
+        state.save(self.chain, self.options.state_dir, self._history)
 
     def fund(self, request: Any) -> dict:
         """Run the faucet for a POST /_harness/fund body."""

@@ -5,6 +5,12 @@ non-program account the network has seen, and the transaction history. It is wri
 atomically (temporary file, then rename). ``facilitator-keypair.json`` (the
 solana-keygen format: a JSON list of 64 bytes) holds the facilitator's fee payer; it is an
 identity, not state, so ``--fresh`` keeps it.
+
+A transaction record never changes once it has landed, so a :class:`HistoryCache`
+keeps each record's JSON text from one save to the next: a save serializes only the
+records that are new since the last one, and none while it holds the chain's lock
+(the history grows with every payment; re-encoding all of it every couple of seconds,
+under the lock every RPC call takes, stalled the network as it grew).
 """
 
 from __future__ import annotations
@@ -62,8 +68,22 @@ def _account_json(account: Account) -> dict:
     }
 
 
-def snapshot(chain: Chain) -> dict:
-    """Capture the chain's state as JSON-ready data."""
+class HistoryCache:
+    """The JSON text of each transaction record already saved, by signature."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def text(self, record: TxRecord) -> str:
+        """The record's JSON text, encoded on first use only."""
+        found = self._texts.get(record.signature)
+        if found is None:
+            found = self._texts[record.signature] = json.dumps(record.to_json())
+        return found
+
+
+def _capture(chain: Chain) -> tuple[dict, list[TxRecord]]:
+    """The state besides the history, and the history's records, under the chain's lock."""
     with chain.lock:
         accounts = {}
         for key in sorted(chain.known):
@@ -71,22 +91,33 @@ def snapshot(chain: Chain) -> dict:
             if account is None or account.executable or str(account.owner) in _NOT_SAVED_OWNERS:
                 continue
             accounts[key] = _account_json(account)
-        return {
+        head = {
             "version": FORMAT_VERSION,
             "slot": chain.clock.slot(),
             "nonce": chain.clock.nonce.hex(),
             "genesis_time": chain.clock.genesis_time,
             "issued": chain.clock.issued(),
             "accounts": accounts,
-            "history": [record.to_json() for record in chain.history.values()],
         }
+        return head, list(chain.history.values())
 
 
-def save(chain: Chain, state_dir: Path) -> None:
-    """Write the chain's state to ``state_dir/chain.json``."""
+def snapshot(chain: Chain) -> dict:
+    """Capture the chain's state as JSON-ready data."""
+    head, records = _capture(chain)
+    return {**head, "history": [record.to_json() for record in records]}
+
+
+def save(chain: Chain, state_dir: Path, cache: HistoryCache | None = None) -> None:
+    """Write the chain's state to ``state_dir/chain.json`` (the same JSON as
+    :func:`snapshot`), reusing the records ``cache`` encoded at earlier saves."""
+    head, records = _capture(chain)
+    cache = cache or HistoryCache()
+    history = ",".join(cache.text(record) for record in records)
+    text = json.dumps(head)[:-1] + f', "history": [{history}]}}'
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(state_dir / CHAIN_FILE, json.dumps(snapshot(chain)))
+        _write_atomic(state_dir / CHAIN_FILE, text)
     except OSError as exc:
         raise StateError(f"cannot save state to {state_dir}: {exc}") from exc
 

@@ -126,3 +126,32 @@ def test_the_harness_state_lives_in_autopay_home_when_it_is_set(monkeypatch, tmp
     assert default_state_dir() == tmp_path / "harness-state"
     monkeypatch.delenv("AUTOPAY_HOME")
     assert default_state_dir() == Path(".autopay") / "harness-state"
+
+
+def test_a_save_encodes_only_the_records_new_since_the_last(monkeypatch, tmp_path) -> None:
+    from harness import state
+    from harness.records import TxRecord
+
+    chain = Chain(slot_ms=0)
+    chain.create_genesis(Keypair().pubkey())
+    fund(chain, str(Keypair().pubkey()), usdc="1")
+    encoded: list[str] = []
+    original = TxRecord.to_json
+
+    def counting(record: TxRecord) -> dict:
+        encoded.append(record.signature)
+        return original(record)
+
+    monkeypatch.setattr(TxRecord, "to_json", counting)
+    cache = state.HistoryCache()
+    state.save(chain, tmp_path, cache)
+    first = len(encoded)
+    assert first == len(chain.history) > 0
+    fund(chain, str(Keypair().pubkey()), usdc="2")
+    state.save(chain, tmp_path, cache)
+    assert len(encoded) - first == len(chain.history) - first > 0
+    saved = json.loads((tmp_path / state.CHAIN_FILE).read_text())
+    assert saved == json.loads(json.dumps(state.snapshot(chain)))
+    restored = Chain(slot_ms=0)
+    assert state.restore(restored, tmp_path)
+    assert list(restored.history) == list(chain.history)
