@@ -183,9 +183,15 @@ def _premium_defaults(ctx: AgentContext, pay_to: set[str]) -> tuple[frozenset[st
 
 # ----------------------------------------------------- 4. reserve+sign+write-ahead
 def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
-    """Signed with the agent's key, then one transaction: the spend lock and the caps
-    (INITIATED), the signed bytes written ahead (SIGNED, request PAID). Only after its
-    commit can anything be sent.
+    """Signed, reserved under the spend lock and written ahead; only after the request's
+    PAID commit (durable) can anything be sent.
+
+    The agent's own key signs first; one statement then takes the spend lock, checks
+    the caps and writes the payment SIGNED with its bytes (its commit does not wait for
+    the WAL flush, so the lock is held for that statement only), and the request's
+    PAID commit right after, on the same connection, flushes both. A person's wallet
+    is asked only once the caps allowed the payment: INITIATED, signed, SIGNED in one
+    transaction under the lock.
 
     An earlier unsettled payment for the same URL is settled from the chain first,
     never by paying again.
@@ -200,25 +206,36 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
     for settled_first in (False, True):
         payment_id = decided.external.payment_id if decided.external else uuid.uuid4()
         ref = payments.PaymentRef(payment_id, decided.opened.request_id, ctx.actor)
-        # The agent's own key signs before the spend lock is taken (the lock is held for
-        # statements only); unsent bytes of a refused reservation are simply dropped. A
-        # person's wallet is asked only once the caps allowed the payment.
-        own = None if decided.external else _sign(ctx, decided, blockhash, ref.payment_id)
+        terms = _terms(ctx, decided)
         try:
-            # The spend lock is held for the statements only (its commit does not wait
-            # for the WAL flush); the request's PAID commit right after is durable and
-            # flushes the reservation and the signed bytes with it, before any send.
-            with direct.transaction(ctx.engine) as conn:
-                terms = _terms(ctx, decided)
-                payments.reserve(
-                    conn, ref, terms, endpoint=request.endpoint, url=request.url, flush=False
-                )
-                crash.point("after_reserve")
-                signed = own or _sign(ctx, decided, blockhash, ref.payment_id)
+            if decided.external:
+                with direct.transaction(ctx.engine) as conn:
+                    payments.reserve(
+                        conn, ref, terms, endpoint=request.endpoint, url=request.url, flush=False
+                    )
+                    crash.point("after_reserve")
+                    signed = _sign(ctx, decided, blockhash, ref.payment_id)
+                    crash.point("after_sign")
+                    bytes_ = _signed_bytes(signed, last_valid, decided.payer)
+                    payments.sign_ahead(conn, ref, bytes_)
+                with direct.autocommit(ctx.engine) as conn:
+                    payments.mark_paid(conn, ref, x402)
+            else:
+                # Unsent bytes of a refused reservation are simply dropped.
+                signed = _sign(ctx, decided, blockhash, ref.payment_id)
                 crash.point("after_sign")
-                payments.sign_ahead(conn, ref, _signed_bytes(signed, last_valid, decided.payer))
-            with direct.autocommit(ctx.engine) as conn:
-                payments.mark_paid(conn, ref, x402)
+                with direct.autocommit(ctx.engine) as conn:
+                    payments.reserve(
+                        conn,
+                        ref,
+                        terms,
+                        endpoint=request.endpoint,
+                        url=request.url,
+                        flush=False,
+                        signed=_signed_bytes(signed, last_valid, decided.payer),
+                    )
+                    crash.point("after_reserve")
+                    payments.mark_paid(conn, ref, x402)
         except spend.CapExceeded as exc:
             raise PolicyDenied(str(exc)) from None
         except spend.Unsettled:

@@ -98,17 +98,24 @@ class Delivery:
     latency_ms: int
 
 
-_RESERVE_ROW = """
-WITH reserved AS (
-    INSERT INTO payments (id, api_request_id, agent_id, amount, currency, amount_atomic,
-                          asset_mint, pay_to, network, facilitator_url, x402_version, status)
-    VALUES (%(payment_id)s, %(request_id)s, %(agent_id)s, %(amount)s,
-            CAST(%(currency)s AS payment_currency), %(amount_atomic)s, %(asset_mint)s,
-            %(pay_to)s, %(network)s, %(facilitator_url)s, %(x402_version)s, 'INITIATED')
-)
+_RESERVE = """
+SELECT * FROM autopay_reserve_payment(
+    %(payment_id)s, %(request_id)s, %(agent_id)s, %(amount)s,
+    CAST(%(currency)s AS payment_currency), %(amount_atomic)s, %(asset_mint)s, %(pay_to)s,
+    %(network)s, %(facilitator_url)s, CAST(%(x402_version)s AS smallint), %(endpoint)s, %(url)s,
+    %(actor)s, %(flush)s, %(payer_signature)s, %(memo)s, %(signed_transaction)s,
+    CAST(%(last_valid_block_height)s AS bigint), %(payment_identifier)s, %(payer_address)s)
 """
-assert spend.UNDER_LOCK.sql.lstrip().upper().startswith("SELECT")
-_RESERVE = _RESERVE_ROW + spend.UNDER_LOCK.sql
+_UNSIGNED = dict.fromkeys(
+    (
+        "payer_signature",
+        "memo",
+        "signed_transaction",
+        "last_valid_block_height",
+        "payment_identifier",
+        "payer_address",
+    )
+)
 
 
 def reserve(
@@ -119,36 +126,41 @@ def reserve(
     endpoint: str,
     url: str | None = None,
     flush: bool = True,
+    signed: SignedBytes | None = None,
 ) -> Reservation:
-    """Reserve the payment inside the caller's transaction: take the agent's spend lock,
-    INSERT the row INITIATED and read the caps and windows (one statement: the read's
-    snapshot does not count the new row), then check the caps.
+    """Reserve the payment: one statement (``autopay_reserve_payment()``, migration 0016)
+    takes the agent's spend lock, reads the caps and windows after it was granted, and
+    inserts the row only if they allow it: INITIATED, or SIGNED with ``signed`` (the
+    write-ahead of bytes signed before the lock).
 
-    Two statements; the caller calls :func:`sign_ahead` in the same transaction, then
-    :func:`mark_paid`. If anything raises, the transaction rolls back and nothing was
-    reserved. ``flush=False``: the transaction's commit does not wait for the WAL
-    flush (so the lock is held for the statements only); the caller must commit
-    durably (:func:`mark_paid`) before sending.
+    On an autocommit ``conn`` the statement is its own transaction (the lock is held
+    for it alone); in the caller's transaction the lock is held until it ends (a
+    person's wallet signs under it, then :func:`sign_ahead`). Either way the caller
+    commits durably (:func:`mark_paid`) before sending. ``flush=False``: the
+    transaction's commit does not wait for the WAL flush. Refused: nothing was written.
 
     Raises:
         spend.CapExceeded: A cap would be exceeded.
         spend.Unsettled: An earlier payment for ``url`` may still land.
     """
-    spend.lock(conn, terms.agent_id, ref.actor, flush=flush)
-    params = spend.UNDER_LOCK.params(
-        {
-            "payment_id": ref.payment_id,
-            "request_id": ref.request_id,
-            **asdict(terms),
-            "endpoint": endpoint,
-            "url": url,
-        }
-    )
+    params = {
+        "payment_id": ref.payment_id,
+        "request_id": ref.request_id,
+        **asdict(terms),
+        "endpoint": endpoint,
+        "url": url,
+        "actor": ref.actor,
+        "flush": flush,
+        **(asdict(signed) if signed is not None else _UNSIGNED),
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_RESERVE, params, prepare=True)
         row = cur.fetchone()
-    hour, day = spend.checked(row, terms.amount, endpoint, url)
-    return Reservation(ref.payment_id, hour, day)
+    if row is None or not row["reserved"]:
+        policy = row if row is not None and row["per_request_cap"] is not None else None
+        spend.checked(policy, terms.amount, endpoint, url)  # raises with the reason
+        raise spend.CapExceeded("the ledger's cap check refused the reservation")
+    return Reservation(ref.payment_id, Decimal(row["hour"]), Decimal(row["day"]))
 
 
 _SIGN_AHEAD = """

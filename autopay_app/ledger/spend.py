@@ -1,14 +1,14 @@
 """Spend windows and reservations: caps hold under concurrency.
 
-A payment is reserved by inserting its row (INITIATED) inside a transaction that
-holds a per-agent advisory lock (:func:`lock`) and re-reads what the agent has
-already committed in the rolling hour and day, per agent and per API
-(:data:`UNDER_LOCK`, checked by :func:`checked`); the agent signs under that lock
-and writes the signed bytes (write-ahead) before the lock is released, so two
-payments that together exceed a cap cannot both be signed
-(:func:`autopay_app.ledger.payments.reserve`). A reservation is released by
-marking the payment FAILED (failed payments do not count); a transaction that
-rolls back leaves no reservation at all.
+A payment is reserved by one statement, ``autopay_reserve_payment()`` (migration
+0016, :func:`autopay_app.ledger.payments.reserve`): it takes a per-agent advisory
+lock, then re-reads (with a snapshot taken after the lock was granted) what the
+agent has already committed in the rolling hour and day, per agent and per API,
+and inserts the row (INITIATED, or SIGNED with bytes signed before the lock) only
+if the caps allow it, so two payments that together exceed a cap cannot both be
+reserved. :func:`checked` says why a reservation was refused. A reservation is
+released by marking the payment FAILED (failed payments do not count); a refused
+or rolled-back reservation leaves no row at all.
 """
 
 from __future__ import annotations
@@ -21,13 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import direct
-from autopay_app.ledger.queries import AnySelect
 from autopay_app.models import (
-    ApiRequest,
-    Payment,
-    PaymentStatus,
-    RequestStatus,
     SpendMinute,
     SpendPolicy,
 )
@@ -109,66 +103,12 @@ def _check(
             raise CapExceeded(f"{window} cap {cap} for {endpoint}: {spent} spent")
 
 
-def _under_lock() -> AnySelect:
-    """One read under the lock: the policy, both spend windows (per agent and, when the
-    policy caps it, per API) and whether an unsettled payment for ``url`` is outstanding.
-
-    Built once, with bind parameters ``agent_id``, ``endpoint`` and ``url``.
-    """
-    agent_id: sa.BindParameter[Any] = sa.bindparam("agent_id")
-    endpoint: sa.BindParameter[Any] = sa.bindparam("endpoint", type_=sa.String)
-    policy = SpendPolicy.__table__
-    agent_w = _spent(agent_id).lateral("agent_w")
-    api_w = _spent(agent_id, endpoint).where(policy.c.api_caps.has_key(endpoint)).lateral("api_w")
-    unsettled = sa.exists().where(
-        Payment.agent_id == agent_id,
-        Payment.status == PaymentStatus.SIGNED,
-        Payment.api_request_id == ApiRequest.id,
-        ApiRequest.url == sa.bindparam("url", type_=sa.Text),
-        ApiRequest.status == RequestStatus.FAILED,
-    )
-    return (
-        sa.select(
-            policy.c.per_request_cap,
-            policy.c.hourly_cap,
-            policy.c.daily_cap,
-            policy.c.api_caps,
-            agent_w.c.hour,
-            agent_w.c.day,
-            api_w.c.hour.label("api_hour"),
-            api_w.c.day.label("api_day"),
-            unsettled.label("unsettled"),
-        )
-        .select_from(policy.join(agent_w, sa.true()).join(api_w, sa.true()))
-        .where(policy.c.agent_id == agent_id)
-    )
-
-
-#: The read under the lock (parameters ``agent_id``, ``endpoint``, ``url``); a plain SELECT,
-#: so :func:`autopay_app.ledger.payments.reserve` can put the reservation's INSERT in front.
-UNDER_LOCK = direct.compiled(_under_lock())
-#: The agent's spend lock for the rest of the transaction, and the transaction's actor.
-LOCK = """
-SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0)),
-       set_config('autopay.actor', %(actor)s, true)
-"""
-#: The same, for a transaction whose commit need not wait for its WAL flush (the lock
-#: is released at once; the caller's next durable commit flushes it).
-LOCK_NO_FLUSH = LOCK.rstrip() + ",\n       set_config('synchronous_commit', 'off', true)\n"
-
-
-def lock(conn: direct.Connection, agent_id: uuid.UUID, actor: str, *, flush: bool = True) -> None:
-    """Take ``agent_id``'s spend lock (held until the transaction ends); name its actor.
-    ``flush=False``: the transaction's commit returns before its WAL is flushed."""
-    params = {"key": f"autopay-spend:{agent_id}", "actor": actor}
-    conn.execute(LOCK if flush else LOCK_NO_FLUSH, params, prepare=True)
-
-
 def checked(
     row: dict[str, Any] | None, amount: Decimal, endpoint: str, url: str | None
 ) -> tuple[Decimal, Decimal]:
-    """Check ``amount`` against the caps read by :data:`UNDER_LOCK`; returns the hour's and
-    the day's spend before it.
+    """Check ``amount`` against the caps read under the spend lock (``row``: what
+    ``autopay_reserve_payment()`` read, migration 0016); returns the hour's and the day's
+    spend before it. The function decides with the same rules; this says why it refused.
 
     Raises:
         CapExceeded: A cap would be exceeded.

@@ -1,7 +1,9 @@
 """Crash safety: exit hard at each point of the flow (and SIGKILL mid-settlement), restart,
 reconcile: exactly one transfer or none, at most one terminal payment row, never a second
-payment. The reservation, the signature and the write-ahead row commit together: a crash
-before that commit leaves no payment row at all (nothing was reserved or sent)."""
+payment. The agent's key signs first: a crash then leaves no payment row at all. The
+reservation and the write-ahead row commit together (SIGNED, one statement): a crash right
+after it leaves that row, failed by reconciliation once its blockhash has expired (nothing
+was sent)."""
 
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ TRANSFERS = {
     "after_200": 1,
     "after_verify": 1,
 }
-#: Payment rows left: none when the process died inside the write-ahead transaction.
-ROWS = {point: 0 if point in ("after_reserve", "after_sign") else 1 for point in TRANSFERS}
+#: Payment rows left: none when the process died before the reservation's commit.
+ROWS = {point: 0 if point == "after_sign" else 1 for point in TRANSFERS}
 
 
 def autopay(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -73,7 +75,7 @@ def test_crash_point_then_restart_leaves_one_transfer_or_none(
 
     first = autopay(env, "reconcile")
     assert first.returncode == 0, first.stderr
-    if point == "after_write_ahead":
+    if point in ("after_reserve", "after_write_ahead"):
         stack.harness.advance_slots(400)  # let its blockhash expire: now provably dead
         assert autopay(env, "reconcile").returncode == 0
 

@@ -162,3 +162,31 @@ def test_status_audit_downgrade_keeps_request_events_as_api_access(server_url: s
         scratch.migrate(url)
     finally:
         scratch.drop_database(server_url, "autopay_audit_down")
+
+
+def test_reserve_function_migration_goes_down_and_up_with_its_grant(server_url: str) -> None:
+    """Migration 0016 down: the function is gone and ``autopay_apply_roles()`` no longer
+    names it; up again: the app role may run it (after a later re-apply of the roles too)."""
+    url = scratch.create_database(server_url, "autopay_reserve_updown")
+    grant = (
+        "SELECT count(*) FROM pg_proc WHERE proname = 'autopay_reserve_payment' "
+        "AND has_function_privilege('autopay_app', oid, 'EXECUTE')"
+    )
+    try:
+        scratch.migrate(url)
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("SELECT autopay_apply_roles()")
+            assert conn.execute(grant).fetchone() == (1,)
+        scratch.migrate(url, "0015", down=True)
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            assert conn.execute(grant).fetchone() == (0,)
+            source = conn.execute(
+                "SELECT prosrc FROM pg_proc WHERE proname = 'autopay_apply_roles'"
+            ).fetchone()
+            assert source is not None and "autopay_reserve_payment" not in source[0]
+            conn.execute("SELECT autopay_apply_roles()")
+        scratch.migrate(url)
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            assert conn.execute(grant).fetchone() == (1,)
+    finally:
+        scratch.drop_database(server_url, "autopay_reserve_updown")

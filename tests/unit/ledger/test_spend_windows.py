@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from decimal import Decimal
 
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session
 from autopay_app import MIGRATIONS_DIR
 from autopay_app.ledger import direct, payments, policies, spend
 from autopay_app.models import PaymentStatus
-from tests.factories import make_agent, make_payment, make_request, make_terms, query
+from tests.factories import make_agent, make_payment, make_request, make_terms, query, scalar
 
 
 def _windows(session: Session, agent_id, endpoint=None) -> tuple[Decimal, Decimal]:  # type: ignore[no-untyped-def]
@@ -110,3 +112,89 @@ def test_backfill_sums_existing_payments_per_minute_and_endpoint(session: Sessio
     _exec(session, "DELETE FROM spend_minutes")
     _exec(session, _migration_0007().BACKFILL)
     assert query(session, "SELECT agent_id, minute, endpoint, amount FROM spend_minutes") == kept
+
+
+def test_a_reservation_waiting_for_the_lock_sees_the_one_committed_meanwhile(
+    session: Session,
+) -> None:
+    """The lock and the read are one statement: the read's snapshot is taken after the
+    lock is granted, so a reservation committed while it waited counts against the cap."""
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with session.begin():
+        agent = make_agent(session)
+        request = make_request(session, agent)
+    policies.get_or_create(session, agent.id)
+    policies.update(session, agent.id, per_request_cap=1, hourly_cap=1, daily_cap=5)
+    terms = replace(make_terms(agent.id), amount=Decimal("0.6"))
+
+    def reserve() -> payments.Reservation:
+        ref = payments.PaymentRef(uuid.uuid4(), request.id, "test")
+        with direct.autocommit(engine) as conn:
+            return payments.reserve(conn, ref, terms, endpoint="/x", flush=False)
+
+    with ThreadPoolExecutor(1) as pool:
+        with direct.transaction(engine) as first:
+            first_ref = payments.PaymentRef(uuid.uuid4(), request.id, "t")
+            payments.reserve(first, first_ref, terms, endpoint="/x")
+            waiting = pool.submit(reserve)
+            with direct.autocommit(engine) as watch:  # the second one waits for the lock
+                blocked = 0
+                for _ in range(500):
+                    (blocked,) = watch.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    ).fetchone() or (0,)
+                    if blocked:
+                        break
+                    time.sleep(0.01)
+            assert blocked == 1 and not waiting.done()
+        with pytest.raises(spend.CapExceeded, match="hourly cap 1.*: 0.6"):
+            waiting.result(timeout=10)
+    amounts = query(session, "SELECT amount, status::text FROM payments")
+    assert amounts == [(Decimal("0.6"), "INITIATED")]
+
+
+def test_the_ledger_and_checked_agree_on_every_cap(session: Session) -> None:
+    """The statement decides; :func:`spend.checked` words its refusal: both use the same rules
+    (a cap may be reached, not passed; an API's own caps; an unsettled earlier payment)."""
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with session.begin():
+        agent = make_agent(session)
+        request = make_request(session, agent, endpoint="/x")
+        make_payment(session, request, amount=Decimal("0.5"))
+    policies.get_or_create(session, agent.id)
+    policies.update(
+        session,
+        agent.id,
+        per_request_cap=1,
+        hourly_cap=3,
+        daily_cap=3,
+        api_caps={"/x": {"hourly": "1.2", "daily": None}},
+    )
+
+    def reserve(amount: str, endpoint: str = "/x", url: str | None = None) -> None:
+        ref = payments.PaymentRef(uuid.uuid4(), request.id, "test")
+        terms = replace(make_terms(agent.id), amount=Decimal(amount))
+        with direct.autocommit(engine) as conn:
+            payments.reserve(conn, ref, terms, endpoint=endpoint, url=url)
+
+    with pytest.raises(spend.CapExceeded, match="per-request cap"):
+        reserve("1.01")
+    with pytest.raises(spend.CapExceeded, match="hourly cap 1.2 for /x"):
+        reserve("0.71")
+    reserve("0.7")  # exactly the API's hourly cap
+    reserve("1", endpoint="/y")  # another API: only the agent's caps
+    with pytest.raises(spend.CapExceeded, match="hourly cap 3"):
+        reserve("0.81", endpoint="/y")
+    _exec(session, "UPDATE spend_policies SET hourly_cap = 10 WHERE agent_id = :a", a=agent.id)
+    with pytest.raises(spend.CapExceeded, match="daily cap 3"):
+        reserve("0.81", endpoint="/y")
+    _exec(session, "UPDATE api_requests SET status = 'FAILED' WHERE id = :r", r=request.id)
+    _exec(session, "UPDATE payments SET status = 'SIGNED' WHERE amount = 0.5")
+    with pytest.raises(spend.Unsettled):
+        reserve("0.01", endpoint="/y", url=request.url)
+    _exec(session, "DELETE FROM spend_policies WHERE agent_id = :a", a=agent.id)
+    with pytest.raises(spend.CapExceeded, match="no spend policy"):
+        reserve("0.01")
+    assert scalar(session, "SELECT count(*) FROM payments") == 3

@@ -197,3 +197,37 @@ def test_the_app_role_cannot_skip_or_rewrite_status_events(session: Session) -> 
         session.add(payment)
         payment.status = PaymentStatus.FAILED
     assert _moves(session, payment.id) == [(None, "INITIATED"), ("INITIATED", "FAILED")]
+
+
+def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
+    session: Session,
+) -> None:
+    """The agent's own key signs first: the reservation writes the payment SIGNED with its
+    bytes (one status, one event), and the request's PAID commit follows."""
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with session.begin():
+        agent = make_agent(session)
+    actor = f"agent:{agent.name}"
+    policies.get_or_create(session, agent.id)
+    with direct.autocommit(engine) as conn:
+        request_id = requests_log.open_request(
+            conn, actor, agent.id, "http://s/api/x", "/api/x", ApiType.MARKET_DATA, None
+        )
+        ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
+        signed = payments.SignedBytes("sig-2", "memo-2", "dHg=", 100, "pid-2")
+        held = payments.reserve(
+            conn, ref, make_terms(agent.id), endpoint="/api/x", flush=False, signed=signed
+        )
+        assert (held.spent_hour, held.spent_day) == (0, 0)
+        payments.mark_paid(conn, ref, None)
+    stored = query(
+        session,
+        "SELECT status::text, payer_signature, memo, signed_transaction, "
+        "last_valid_block_height, payment_identifier, payer_address FROM payments WHERE id = :i",
+        i=ref.payment_id,
+    )
+    assert [tuple(r) for r in stored] == [("SIGNED", "sig-2", "memo-2", "dHg=", 100, "pid-2", None)]
+    assert _moves(session, ref.payment_id) == [(None, "SIGNED")]
+    assert {d["actor"] for _, _, d in _events(session, ref.payment_id)} == {actor}
+    assert _moves(session, request_id) == [(None, "PENDING"), ("PENDING", "PAID")]
