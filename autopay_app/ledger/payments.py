@@ -3,16 +3,18 @@
 INITIATED (reserved under the spend lock) -> SIGNED (signed bytes committed
 *before* sending) -> CONFIRMED (seller's settlement receipt, or found on chain)
 -> VERIFIED (the agent read the transfer on chain itself), or FAILED. One
-function per transition: :func:`reserve`, :func:`sign_ahead` then
-:func:`mark_paid` (the write-ahead), :func:`mark_confirmed`,
-:func:`mark_verified`, :func:`mark_failed`. Each status change audits itself
-(a trigger, :mod:`autopay_app.ledger.audit`); the functions only name the actor.
+function per transition: :func:`reserve` (SIGNED at once when the bytes were
+signed before the lock: the agent's own key), :func:`sign_ahead` (a person's
+wallet signs after the reservation) then :func:`mark_paid` (the durable commit of
+the write-ahead), :func:`mark_confirmed`, :func:`mark_verified`,
+:func:`mark_failed`. Each status change audits itself (a trigger,
+:mod:`autopay_app.ledger.audit`); the functions only name the actor.
 
 The transitions on the path of every paid request are single statements on the
-agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the reservation
-and the write-ahead share one transaction under the agent's spend lock (the
-lock, the INSERT with the caps read, the UPDATE to SIGNED), then confirmation
-and verification are one autocommit statement each.
+agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the reservation is
+one statement (``autopay_reserve_payment()``: the spend lock, the caps read after
+it, the INSERT), then the request's PAID, confirmation and verification are one
+autocommit statement each.
 """
 
 from __future__ import annotations
