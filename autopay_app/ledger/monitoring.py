@@ -74,6 +74,16 @@ class Snapshot:
     threshold: Decimal = Decimal("0")
     paused: bool = False
     breakers: dict[str, str] = field(default_factory=dict)
+    #: Whether the agent monitors any API at all (enabled or not).
+    has_apis: bool = True
+    #: URL -> id of the agent's paid-fetch job queued or running (read with ``agent_name``).
+    busy: dict[str, int] = field(default_factory=dict)
+
+
+#: Defaults of a new settings row: daily budget, burst fraction, purchases per tick.
+SettingsDefaults = tuple[Decimal, Decimal, int]
+#: APIs the configuration names: (url, weight) pairs.
+Configured = Sequence[tuple[str, Decimal]]
 
 
 # ----------------------------------------------------------------- settings
@@ -244,10 +254,86 @@ def _stats(session: Session, query: Any) -> dict[str, tuple[datetime | None, int
     return {u: (last, int(n)) for u, last, n in result}
 
 
-def _monitored(session: Session, agent_id: uuid.UUID) -> list[Any]:
-    m = MonitoredApi
-    query = sa.select(m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source)
-    return list(session.execute(query.where(m.agent_id == agent_id, m.enabled)))
+#: The per-API figures of one agent in one statement: its enabled monitored APIs,
+#: each with its last ACCESSED time and its FAILED count since ``:fail_cut``. The
+#: staleness window (``:stale_cap`` times the longest TTL, at least the failure
+#: window) is computed from the monitored rows inside the statement; the scan of
+#: ``api_requests`` rides the ``(agent_id, status, created_at)`` index (a bitmap or
+#: index scan, with a generic plan too).
+PER_API = sa.text(
+    """
+WITH m AS (
+    SELECT url, weight, price, asset, ttl_seconds, source FROM monitored_apis
+    WHERE agent_id = :agent_id AND enabled
+), s AS (
+    SELECT url,
+           max(created_at) FILTER (WHERE status = 'ACCESSED') AS last,
+           count(*) FILTER (WHERE status = 'FAILED' AND created_at > :fail_cut) AS failures
+    FROM api_requests
+    WHERE agent_id = :agent_id
+      AND status = ANY (CAST(ARRAY['ACCESSED', 'FAILED'] AS request_status[]))
+      AND created_at > CAST(:now AS timestamptz) - make_interval(secs => greatest(
+            :stale_cap * (SELECT coalesce(max(coalesce(nullif(ttl_seconds, 0), :default_ttl)),
+                                          :default_ttl) FROM m),
+            :fail_window))
+    GROUP BY url
+)
+SELECT m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source, s.last,
+       coalesce(s.failures, 0)
+FROM m LEFT JOIN s ON s.url = m.url
+"""
+)
+
+
+def _per_api(
+    session: Session,
+    agent_id: uuid.UUID,
+    now: datetime,
+    stale_cap: float,
+    default_ttl: int,
+    failure_window_s: float,
+) -> list[ApiState]:
+    params = {
+        "agent_id": agent_id,
+        "now": now,
+        "fail_cut": now - timedelta(seconds=failure_window_s),
+        "stale_cap": float(stale_cap),
+        "default_ttl": int(default_ttl),
+        "fail_window": float(failure_window_s),
+    }
+    rows: Any = session.execute(PER_API, params).all()
+    return list(map(ApiState._make, rows))
+
+
+def _ensure(
+    session: Session, agent_id: uuid.UUID, defaults: SettingsDefaults, configured: Configured
+) -> None:
+    """The settings row with ``defaults`` and the ``configured`` APIs, when absent
+    (in the caller's transaction: one statement each, nothing read back)."""
+    session.execute(
+        insert(MonitorSettings)
+        .values(
+            agent_id=agent_id,
+            daily_budget=defaults[0],
+            burst_fraction=defaults[1],
+            max_buys_per_tick=defaults[2],
+        )
+        .on_conflict_do_nothing(index_elements=["agent_id"])
+    )
+    if configured:
+        session.execute(
+            sa.text(
+                "INSERT INTO monitored_apis (agent_id, url, weight, source) "
+                "SELECT :agent_id, u, w, 'config' "
+                "FROM unnest(CAST(:urls AS text[]), CAST(:weights AS numeric[])) AS c(u, w) "
+                "ON CONFLICT ON CONSTRAINT uq_monitored_apis_agent_url DO NOTHING"
+            ),
+            {
+                "agent_id": agent_id,
+                "urls": [u for u, _ in configured],
+                "weights": [w for _, w in configured],
+            },
+        )
 
 
 def _situation(session: Session, agent_id: uuid.UUID) -> Any:
@@ -261,12 +347,15 @@ def _situation(session: Session, agent_id: uuid.UUID) -> Any:
         .lateral("latest")
     )
     breakers = sa.select(sa.func.jsonb_object_agg(b.name, b.state)).where(b.name.like("seller:%"))
+    m = MonitoredApi
+    has_apis = sa.exists().where(m.agent_id == agent_id)
     query = (
         sa.select(
             *(s.daily_budget, s.burst_fraction, s.max_buys_per_tick, s.pacing_tokens, s.pacing_at),
             *(p.per_request_cap, p.hourly_cap, p.daily_cap, p.allowed_assets),
             latest,
             breakers.scalar_subquery().label("breakers"),
+            has_apis.label("has_apis"),
         )
         .join_from(s, p, p.agent_id == s.agent_id)
         .outerjoin(latest, sa.true())
@@ -280,27 +369,34 @@ def snapshot(
     agent_id: uuid.UUID,
     now: datetime,
     *,
-    window_for: Any,
+    stale_cap: float,
+    default_ttl: int,
     failure_window_s: float = 3600.0,
+    agent_name: str | None = None,
+    defaults: SettingsDefaults | None = None,
+    configured: Configured = (),
 ) -> Snapshot:
-    """Read the prioritizer's inputs for ``agent_id`` in one transaction (four statements).
+    """Read the prioritizer's inputs for ``agent_id`` in one transaction.
+
+    The per-API figures are one statement (:data:`PER_API`); the settings, policy,
+    balance and breakers another; the spend windows a third; with ``agent_name``, the
+    agent's paid fetches queued or running (``Snapshot.busy``) a fourth. With
+    ``defaults``, the settings row (and the ``configured`` APIs) are created first when
+    absent, in the same transaction.
 
     Args:
-        window_for: ``window_for(rows) -> seconds``: how far back staleness matters.
+        stale_cap, default_ttl: Staleness matters for ``stale_cap`` times the longest
+            TTL (``default_ttl`` where a row has none).
         failure_window_s: Failures newer than this count against an API.
     """
     with session.begin():
-        rows = _monitored(session, agent_id)
-        window = max(float(window_for(rows)), failure_window_s)
-        query = stats_query(
-            agent_id, now - timedelta(seconds=window), now - timedelta(seconds=failure_window_s)
-        )
-        stats = _stats(session, query)
-        never = (None, 0)
-        apis = [ApiState._make((*m, *stats.get(m[0], never))) for m in rows]
+        if defaults is not None:
+            _ensure(session, agent_id, defaults, configured)
+        apis = _per_api(session, agent_id, now, stale_cap, default_ttl, failure_window_s)
         x = _situation(session, agent_id)
         # one read of the spend windows (spent_since would run the same query twice)
         spent_hour, spent_day = spend.windows(session, agent_id)
+        busy = queue.in_flight(session, agent_name) if agent_name is not None else {}
     snap = Snapshot(
         apis=apis,
         daily_budget=x.daily_budget,
@@ -315,6 +411,8 @@ def snapshot(
         spent_hour=spent_hour,
         spent_day=spent_day,
         breakers=dict(x.breakers or {}),
+        has_apis=bool(x.has_apis),
+        busy=busy,
     )
     if x.balance_usdc is not None:
         snap.balances = {"USDC": x.balance_usdc, "CASH": x.balance_cash, "SOL": x.balance_sol}
@@ -334,25 +432,25 @@ def record_tick(
     jobs: Sequence[queue.PaidFetchJob] = (),
     concurrency: int = 4,
 ) -> dict[str, int]:
-    """In one transaction: defer the BUYs' paid-fetch ``jobs``, write one AGENT_DECISION
-    event per decision (a BUY's names its job), the pacing state and the tick time.
+    """In one transaction (one statement, :func:`autopay_app.ledger.decisions.record`):
+    defer the BUYs' paid-fetch ``jobs``, write one AGENT_DECISION event per decision (a
+    BUY's names its job; the dicts become the events' details), the pacing state and the
+    tick time.
 
     Returns request id -> job id of the jobs deferred; a BUY whose (agent, API) already
     had a queued job is recorded SKIPPED instead (its queueing lock refused it).
     """
-    deferred: dict[str, int] = {}
     with session.begin():
-        for job in jobs:
-            job_id = queue.defer(session, job, concurrency)
-            if job_id is not None:
-                deferred[str(job.request_id)] = job_id
-        decisions_log.write(session, agent_id, decisions, deferred)
-        session.execute(
-            sa.update(MonitorSettings)
-            .where(MonitorSettings.agent_id == agent_id)
-            .values(pacing_tokens=tokens, pacing_at=at, next_plan=plan, last_tick_at=at)
+        return decisions_log.record(
+            session,
+            agent_id,
+            decisions,
+            tokens=tokens,
+            at=at,
+            plan=plan,
+            jobs=jobs,
+            concurrency=concurrency,
         )
-    return deferred
 
 
 def record_top_up(

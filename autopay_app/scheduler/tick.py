@@ -1,15 +1,19 @@
 """One prioritizer tick for one agent: gather, score, buy the chosen, record every decision.
 
-The job around it is thin: :func:`tick` reads the situation with
-:func:`autopay_app.ledger.monitoring.snapshot` (one indexed statement over
-``api_requests`` plus small reads), fills prices and TTLs the monitor entries
-leave open from the seller's catalog, refills the pacing bucket, lets
-:func:`autopay_app.scheduler.prioritizer.decide` rank (APIs with a paid-fetch
-job queued or running sit this tick out), and in one transaction writes one
-AGENT_DECISION audit event per API and defers one ``paid_fetch`` job per BUY
-(:mod:`autopay_app.tasks`): a decision without its job, or a job without its
+The job around it is thin: :func:`tick` reads the situation in one transaction
+with :func:`autopay_app.ledger.monitoring.snapshot` (the settings row and the
+configured APIs created when absent; the per-API figures in one indexed statement
+over ``monitored_apis`` and ``api_requests``; settings, policy, balance and
+breakers; the spend windows; the paid fetches in flight), fills prices and TTLs
+the monitor entries leave open from the seller's catalog, refills the pacing
+bucket, lets :func:`autopay_app.scheduler.prioritizer.decide` rank (APIs with a
+paid-fetch job queued or running sit this tick out), and in one statement
+(:func:`autopay_app.ledger.decisions.record`) writes one AGENT_DECISION audit
+event per API, defers one ``paid_fetch`` job per BUY (:mod:`autopay_app.tasks`)
+and stores the pacing state: a decision without its job, or a job without its
 decision, cannot exist. Workers run the jobs; each decision names its job and
-the request id the job will write.
+the request id the job will write. The events of one tick are the agent's with
+the same ``created_at`` (one transaction, milliseconds after the tick's time).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from autopay_app.ledger import monitoring, queue
 from autopay_app.scheduler import pacing, prioritizer
@@ -35,11 +39,46 @@ from autopay_app.scheduler.prioritizer import (
 )
 from autopay_app.tasks import config as worker_config
 
-if TYPE_CHECKING:
-    from autopay_app.agent import Agent
-
 DEFAULT_TTL_S = 60
 FAILED = "FAILED"
+
+
+class _Catalog(Protocol):
+    def entries(self, base: str) -> list[dict[str, Any]]: ...
+
+    def entry(self, url: str) -> dict[str, Any] | None: ...
+
+
+class _Settings(Protocol):
+    @property
+    def premium_api_url(self) -> str: ...
+
+
+class _Policy(Protocol):
+    @property
+    def max_quote_drift(self) -> Decimal: ...
+
+
+class Agent(Protocol):
+    """What a tick uses of :class:`autopay_app.agent.Agent` (the benchmark passes its own)."""
+
+    @property
+    def agent_id(self) -> uuid.UUID: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def settings(self) -> _Settings: ...
+
+    @property
+    def catalog(self) -> _Catalog: ...
+
+    def session(self) -> Any: ...
+
+    def policy(self) -> _Policy: ...
+
+    def refresh_balances(self) -> Any: ...
 
 
 @dataclass
@@ -58,26 +97,6 @@ class TickResult:
 
     def details(self) -> list[dict[str, Any]]:
         return [d.details() for d in self.decisions]
-
-
-def window_for(rows: list[Any]) -> float:
-    """How far back staleness matters: urgency stops growing after STALE_CAP TTLs."""
-    longest = max((r.ttl_seconds or DEFAULT_TTL_S for r in rows), default=DEFAULT_TTL_S)
-    return prioritizer.STALE_CAP * longest
-
-
-def ensure_monitored(agent: Agent, cfg: SchedulerConfig) -> None:
-    """Settings row with the configured budget; configured APIs; else the seller's catalog."""
-    session = agent.session()
-    monitoring.ensure_settings(
-        session, agent.agent_id, cfg.daily_budget, cfg.pacing_burst, cfg.max_buys_per_tick
-    )
-    for url, weight in cfg.monitored:
-        monitoring.upsert_api(
-            session, agent.agent_id, url, weight=weight, source="config", replace=False
-        )
-    if not cfg.monitored and not monitoring.list_apis(session, agent.agent_id):
-        import_catalog(agent, agent.settings.premium_api_url)
 
 
 def import_catalog(agent: Agent, base_url: str, weight: Decimal = Decimal(1)) -> int:
@@ -189,17 +208,40 @@ def _job(agent: Agent, d: Decision, drift: Decimal) -> queue.PaidFetchJob:
     return job
 
 
+def read(agent: Agent, cfg: SchedulerConfig, now: datetime) -> monitoring.Snapshot:
+    """The tick's inputs (one transaction); the settings row and the configured APIs are
+    created when absent, and an agent monitoring nothing and configured with nothing
+    monitors its seller's catalog."""
+    defaults = (cfg.daily_budget, cfg.pacing_burst, cfg.max_buys_per_tick)
+
+    def snapshot() -> monitoring.Snapshot:
+        return monitoring.snapshot(
+            agent.session(),
+            agent.agent_id,
+            now,
+            stale_cap=prioritizer.STALE_CAP,
+            default_ttl=DEFAULT_TTL_S,
+            agent_name=agent.name,
+            defaults=defaults,
+            configured=cfg.monitored,
+        )
+
+    snap = snapshot()
+    if not cfg.monitored and not snap.has_apis:
+        import_catalog(agent, agent.settings.premium_api_url)
+        snap = snapshot()
+    if not snap.balances:
+        agent.refresh_balances()  # first tick before any balance read
+        snap = snapshot()
+    return snap
+
+
 def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> TickResult:
     """Decide and buy for ``agent`` once; ``now`` is injectable for tests."""
     now = now or datetime.now(UTC)
-    ensure_monitored(agent, cfg)
-    snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
-    if not snap.balances:
-        agent.refresh_balances()  # first tick before any balance read
-        snap = monitoring.snapshot(agent.session(), agent.agent_id, now, window_for=window_for)
+    snap = read(agent, cfg, now)
     cands = candidates(snap, agent.catalog.entry)
-    with agent.session() as session, session.begin():
-        busy = queue.in_flight(session, agent.name)
+    busy = snap.busy
     budget = budget_for(snap, cands, now)
     decisions = prioritizer.decide([c for c in cands if c.url not in busy], budget, now)
     decisions += _skip_in_flight(cands, busy)
@@ -208,10 +250,7 @@ def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> Tic
     spent = sum((d.price or Decimal(0) for d in decisions if d.action == BUY), Decimal(0))
     tokens_left = max(budget.tokens - spent, Decimal(0))
     plan = prioritizer.plan(decisions, budget, now, tokens_left)
-    tick_id = str(uuid.uuid4())
-    rows = [d.details() | {"tick": tick_id, "tick_at": now.isoformat()} for d in decisions]
-    for row, d in zip(rows, decisions, strict=True):
-        row["request_id"] = d.extra.get("request_id")
+    rows = [d.details() for d in decisions]
     deferred = monitoring.record_tick(
         agent.session(),
         agent.agent_id,
