@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,8 @@ class Balances:
     sol: Decimal
     usdc: Decimal
     cash: Decimal
+    #: The slot each token balance was read at.
+    slots: dict[str, int] = field(default_factory=dict)
 
     def of(self, asset: str) -> Decimal:
         return {"SOL": self.sol, "USDC": self.usdc, "CASH": self.cash}[asset]
@@ -155,8 +157,11 @@ class Chain:
         return int(self._call(self._client.get_block_height, Confirmed)["result"])
 
     def token_balance(self, owner: str, asset: str) -> Decimal:
-        """The owner's balance of ``asset`` over all its token accounts for the mint (one
-        plain JSON-RPC read: it runs after every payment, :meth:`BalanceGuard.after_payment`)."""
+        """The owner's balance of ``asset`` over all its token accounts for the mint."""
+        return self.token_balance_at(owner, asset)[0]
+
+    def token_balance_at(self, owner: str, asset: str) -> tuple[Decimal, int | None]:
+        """:meth:`token_balance` and the slot it was read at (one plain JSON-RPC read)."""
         options = {"encoding": "jsonParsed", "commitment": "confirmed"}
         result = self._rpc("getTokenAccountsByOwner", [owner, {"mint": self.mints[asset]}, options])
         total = Decimal(0)
@@ -166,17 +171,19 @@ class Chain:
                 total += Decimal(amount["amount"]) / (Decimal(10) ** int(amount["decimals"]))
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise NetworkFailure(f"RPC answered a malformed token account: {exc}") from exc
-        return total
+        slot = (result.get("context") or {}).get("slot") if isinstance(result, dict) else None
+        return total, slot if isinstance(slot, int) else None
 
     def balances(self, owner: str) -> Balances:
         lamports = self._call(self._client.get_balance, Pubkey.from_string(owner), Confirmed)[
             "result"
         ]["value"]
-        return Balances(
-            Decimal(lamports) / LAMPORTS_PER_SOL,
-            self.token_balance(owner, "USDC"),
-            self.token_balance(owner, "CASH"),
+        (usdc, usdc_slot), (cash, cash_slot) = (
+            self.token_balance_at(owner, "USDC"),
+            self.token_balance_at(owner, "CASH"),
         )
+        slots = {a: s for a, s in (("USDC", usdc_slot), ("CASH", cash_slot)) if s is not None}
+        return Balances(Decimal(lamports) / LAMPORTS_PER_SOL, usdc, cash, slots)
 
     def transaction(self, signature: str, commitment: str = "confirmed") -> dict[str, Any] | None:
         """getTransaction (json) of ``signature`` at ``commitment``, or None if unknown."""

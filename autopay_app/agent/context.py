@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -73,12 +73,16 @@ def _idle() -> threading.Event:
 @dataclass
 class BalanceRefresh:
     """The balance refresh that follows payments (:func:`autopay_app.agent.guard.after_payment`):
-    one at a time; ``due`` holds the assets paid since its last read."""
+    one at a time; ``due`` holds, per asset paid since its last run, each payment's chain
+    check (None: read the balance from the chain). ``slots``: per asset, the slot the
+    row's balance reflects, and whether a full read (True) or a payment's own transaction
+    (False) gave it."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    due: set[str] = field(default_factory=set)
+    due: dict[str, list[Future[Any] | None]] = field(default_factory=dict)
     running: bool = False
     idle: threading.Event = field(default_factory=_idle)
+    slots: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,7 +174,7 @@ def build(
         signer=Signer(keypair, settings.solana_rpc_url),
         catalog=Catalog(http),
         breakers=BreakerBoard(sessions, row.id, breaker_threshold, breaker_cooldown),
-        pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="autopay-io"),
+        pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="autopay-io"),
     )
 
 

@@ -104,7 +104,8 @@ class _Reaper:
                 self._thread = threading.Thread(target=self._run, name="http-deadlines")
                 self._thread.daemon = True
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is dog:  # the reaper sleeps until the head's deadline:
+                self._cond.notify()  # woken only when this one comes first (not per call)
 
     def _run(self) -> None:
         while True:

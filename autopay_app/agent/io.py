@@ -92,11 +92,15 @@ def with_retries(
     *,
     payment_id: uuid.UUID | None = None,
     still_valid: Callable[[], bool] | None = None,
+    before: Callable[[], None] | None = None,
 ) -> T:
     """``call()``, retried while retryable (and while ``still_valid()``); each retry is a
-    RetryAttempt row of ``request_id``."""
+    RetryAttempt row of ``request_id`` (``before()`` runs before one is written: the
+    request's own row may still be on its way)."""
 
     def on_retry(number: int, delay: float, ok: bool, detail: str | None) -> None:
+        if before is not None:
+            before()
         requests_log.record_attempt(
             ctx.session(), request_id, number, delay, ok, detail, payment_id
         )

@@ -77,7 +77,9 @@ def resume(ctx: AgentContext, request_id: uuid.UUID, external: Any = None) -> Fe
 
 
 def record_failure(ctx: AgentContext, state: State, exc: AgentError) -> FetchResult:
-    """The request FAILED with ``exc``'s classification, from wherever it stopped."""
+    """The request FAILED with ``exc``'s classification, from wherever it stopped (once
+    its PENDING row is in: if that INSERT failed, its error is raised, nothing recorded)."""
+    state.opened.ensure_written()
     payment_id = state.payment_id if isinstance(state, Signed | Delivered) else None
     details: dict[str, str] | None = None
     if payment_id is not None:  # no data: the payment's fate comes from the chain

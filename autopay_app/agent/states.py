@@ -54,14 +54,22 @@ class FetchRequest:
 
 @dataclass(frozen=True)
 class Opened:
-    """The request is in the ledger (PENDING)."""
+    """The request is in the ledger (PENDING), or being written: ``written`` is the
+    PENDING row's INSERT while it runs beside the first GET (an unpaid call);
+    :meth:`ensure_written` waits for it before anything else refers to the row."""
 
     request: FetchRequest
     request_id: uuid.UUID
+    written: Future[None] | None = None
 
     @property
     def opened(self) -> Opened:
         return self
+
+    def ensure_written(self) -> None:
+        """Wait until the PENDING row is committed (re-raises the INSERT's failure)."""
+        if self.written is not None:
+            self.written.result()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Each step is a function of the agent's context and the previous step's result,
 a frozen dataclass of :mod:`autopay_app.agent.states`;
 :mod:`autopay_app.agent.pipeline` strings them together::
 
-    open_request   FetchRequest -> Opened     ApiRequest PENDING
+    open_request   FetchRequest -> Opened     ApiRequest PENDING (written beside the GET)
     ask            Opened  -> Quoted          GET; the 402 parsed (a free answer ends here)
     decide         Quoted  -> Decided         policy chooses an offer; the balance covers it
     reserve_sign_write_ahead
@@ -15,9 +15,10 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
                                               CONFIRMED / ACCESSED with data and receipt
     verify         Delivered -> FetchResult   the transfer read on chain: VERIFIED
 
-Nothing is sent before the write-ahead commits. The blockhash is read during
-the first GET; the transfer is read while the answer is parsed and, when that
-read is quick, VERIFIED joins the delivery's commit. A step raises a classified
+Nothing is sent before the write-ahead commits. The PENDING row and the
+blockhash are written and read during the first GET; the transfer is read while
+the answer is parsed and the delivery written and, when that read is quick,
+VERIFIED joins the delivery's commit. A step raises a classified
 :class:`~autopay_app.agent.errors.AgentError`; the pipeline records it.
 """
 
@@ -66,7 +67,16 @@ def api_type_for(path: str) -> ApiType:
 
 # ------------------------------------------------------------------- 1. open
 def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
-    """Write the PENDING request before anything is asked (one statement)."""
+    """Write the PENDING request (one statement) beside the first GET: the row is written
+    on the agent's I/O pool and waited for (:meth:`Opened.ensure_written`) before the
+    answer is recorded, a retry is recorded, or anything is paid. The GET is unpaid, so
+    nothing is ever paid before the request is in the ledger."""
+    request_id = request.request_id or uuid.uuid4()
+    written = io.in_background(ctx, lambda: _write_pending(ctx, request, request_id))
+    return Opened(request, request_id, written)
+
+
+def _write_pending(ctx: AgentContext, request: FetchRequest, request_id: uuid.UUID) -> None:
     parts = urlsplit(request.url)
     payload: dict[str, object] = {"method": "GET", "url": request.url, "query": parts.query}
     call = requests_log.ToolCall(reason=request.reason)
@@ -75,7 +85,7 @@ def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
         payload = {"method": "tools/call", "tool": target.tool, "arguments": target.arguments}
         call = requests_log.ToolCall(target.tool, target.arguments_hash, request.reason)
     with direct.autocommit(ctx.engine) as conn:
-        request_id = requests_log.open_request(
+        requests_log.open_request(
             conn,
             ctx.actor,
             ctx.agent_id,
@@ -84,9 +94,8 @@ def open_request(ctx: AgentContext, request: FetchRequest) -> Opened:
             api_type_for(request.endpoint),
             payload,
             call,
-            request_id=request.request_id,
+            request_id=request_id,
         )
-    return Opened(request, request_id)
 
 
 def _tool_call(url: str) -> mcp_target.McpTarget | None:
@@ -106,7 +115,12 @@ def ask(ctx: AgentContext, opened: Opened) -> Quoted | FetchResult:
     """
     url = opened.request.url
     blockhash = io.in_background(ctx, lambda: io.rpc(ctx, lambda c: c.latest_blockhash()))
-    answer = io.with_retries(ctx, opened.request_id, lambda: io.seller_get(ctx, url))
+    try:
+        answer = io.with_retries(
+            ctx, opened.request_id, lambda: io.seller_get(ctx, url), before=opened.ensure_written
+        )
+    finally:
+        opened.ensure_written()  # the PENDING row is in before anything refers to it
     if answer.status == 402:
         info = gateway.parse_payment_required(answer.headers, answer.body)
         return Quoted(opened, info, answer.headers, blockhash=blockhash)
@@ -312,10 +326,16 @@ def deliver(ctx: AgentContext, signed: Signed) -> Delivered:
         AgentError: No data (refused, failed, or no proof of settlement); the pipeline
             settles the payment's fate from the chain, never by paying again.
     """
+    delivered = None
     try:
-        return _deliver(ctx, signed)
+        delivered = _deliver(ctx, signed)
+        return delivered
     finally:
-        guard.after_payment(ctx, signed.decided.choice.asset)
+        # The balance after the payment comes with its verification read (the agent's own
+        # key paid: a person's wallet is not the agent's balance).
+        own = signed.decided.payer is None
+        check = delivered.check if delivered is not None and own else None
+        guard.after_payment(ctx, signed.decided.choice.asset, check)
 
 
 def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
@@ -345,16 +365,17 @@ def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
     tx_hash = str(receipt.get("transaction") or "") or settle.find(ctx, signed.payment_id)
     if not tx_hash:
         raise SettlementPending("200 without a settlement receipt")
-    # The chain is read while the answer is parsed; a quick read is written with the
-    # delivery in one commit (CONFIRMED then VERIFIED, each audited), a slow one after.
+    # The chain is read while the answer is parsed and the delivery written; a quick read
+    # joins the delivery's transaction (CONFIRMED then VERIFIED, each audited, one
+    # commit), a slow one is written after.
     check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
     data = answer.json_or_text()
     delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
-    verified = _quick(check)
     with direct.transaction(ctx.engine) as conn:
         payments.mark_confirmed(
             conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
         )
+        verified = _quick(check)
         if verified is not None:
             _mark_verified(conn, signed.ref, verified)
     return Delivered(signed, answer, data, tx_hash, check, verified_written=verified is not None)

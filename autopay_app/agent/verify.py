@@ -28,6 +28,25 @@ class Expected:
 class Verified:
     metadata: dict[str, Any]
     fee_lamports: int | None
+    #: The payer's balance of the mint right after the transfer (its post token balance on
+    #: chain) and the transaction's slot: the balance row follows a payment without
+    #: another read (:func:`autopay_app.agent.guard.after_payment`). None when unknown.
+    payer_after: Decimal | None = None
+    slot: int | None = None
+
+
+def _post_balance(meta: dict[str, Any], mint: str, owner: str) -> Decimal | None:
+    """``owner``'s balance of ``mint`` after the transaction (its token accounts in it)."""
+    total, seen = Decimal(0), False
+    try:
+        for b in meta.get("postTokenBalances") or []:
+            if b.get("mint") == mint and b.get("owner") == owner:
+                amount = b["uiTokenAmount"]
+                total += Decimal(str(amount["amount"])) / (Decimal(10) ** int(amount["decimals"]))
+                seen = True
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+    return total if seen else None
 
 
 def _deltas(meta: dict[str, Any], mint: str) -> dict[str, int]:
@@ -79,5 +98,10 @@ def check(tx: dict[str, Any], expected: Expected) -> Verified:
         "amount": str(Decimal(expected.amount_atomic) / Decimal(10**6)),
         "logMessages": (meta.get("logMessages") or [])[:20],
     }
-    fee = meta.get("fee")
-    return Verified(summary, int(fee) if fee is not None else None)
+    fee, slot = meta.get("fee"), tx.get("slot")
+    return Verified(
+        summary,
+        int(fee) if fee is not None else None,
+        _post_balance(meta, expected.mint, expected.payer),
+        slot if isinstance(slot, int) else None,
+    )
