@@ -305,20 +305,20 @@ def _per_api(
     return list(map(ApiState._make, rows))
 
 
+_ENSURE_SETTINGS = sa.text(
+    "INSERT INTO monitor_settings (agent_id, daily_budget, burst_fraction, max_buys_per_tick) "
+    "VALUES (:agent_id, :budget, :burst, :buys) ON CONFLICT (agent_id) DO NOTHING"
+)
+
+
 def _ensure(
     session: Session, agent_id: uuid.UUID, defaults: SettingsDefaults, configured: Configured
 ) -> None:
     """The settings row with ``defaults`` and the ``configured`` APIs, when absent
     (in the caller's transaction: one statement each, nothing read back)."""
     session.execute(
-        insert(MonitorSettings)
-        .values(
-            agent_id=agent_id,
-            daily_budget=defaults[0],
-            burst_fraction=defaults[1],
-            max_buys_per_tick=defaults[2],
-        )
-        .on_conflict_do_nothing(index_elements=["agent_id"])
+        _ENSURE_SETTINGS,
+        {"agent_id": agent_id, "budget": defaults[0], "burst": defaults[1], "buys": defaults[2]},
     )
     if configured:
         session.execute(
@@ -336,9 +336,11 @@ def _ensure(
         )
 
 
-def _situation(session: Session, agent_id: uuid.UUID) -> Any:
-    """Settings, policy, the latest balance and the sellers' breakers, in one statement."""
-    s, p, w, b = MonitorSettings, SpendPolicy, WalletBalance, CircuitBreaker
+def _situation_query() -> sa.Select[Any]:
+    """Settings, policy, the latest balance, the sellers' breakers and whether the agent
+    monitors anything, for the agent bound as ``agent_id`` (built once: a tick reuses it)."""
+    s, p, w, b, m = MonitorSettings, SpendPolicy, WalletBalance, CircuitBreaker, MonitoredApi
+    agent_id = sa.bindparam("agent_id", type_=s.agent_id.type)
     latest = (
         sa.select(w.balance_usdc, w.balance_cash, w.balance_sol, w.threshold, w.low_balance_event)
         .where(w.agent_id == agent_id)
@@ -347,9 +349,8 @@ def _situation(session: Session, agent_id: uuid.UUID) -> Any:
         .lateral("latest")
     )
     breakers = sa.select(sa.func.jsonb_object_agg(b.name, b.state)).where(b.name.like("seller:%"))
-    m = MonitoredApi
     has_apis = sa.exists().where(m.agent_id == agent_id)
-    query = (
+    return (
         sa.select(
             *(s.daily_budget, s.burst_fraction, s.max_buys_per_tick, s.pacing_tokens, s.pacing_at),
             *(p.per_request_cap, p.hourly_cap, p.daily_cap, p.allowed_assets),
@@ -361,7 +362,14 @@ def _situation(session: Session, agent_id: uuid.UUID) -> Any:
         .outerjoin(latest, sa.true())
         .where(s.agent_id == agent_id)
     )
-    return session.execute(query).one()
+
+
+_SITUATION = _situation_query()
+
+
+def _situation(session: Session, agent_id: uuid.UUID) -> Any:
+    """Settings, policy, the latest balance and the sellers' breakers, in one statement."""
+    return session.execute(_SITUATION, {"agent_id": agent_id}).one()
 
 
 def snapshot(

@@ -44,13 +44,25 @@ def test_budget_that_cannot_buy_everything_buys_by_score_and_explains_the_rest(
     # The bucket holds 0.07: sentiment (0.01) and arbitrage (0.05) fit; then market-feed
     # (0.01) fits too; insights (0.02) does not (0.07 - 0.07 = 0).
     monitor(agent, stack, WEIGHTS, daily_budget="1.4", burst_fraction="0.05")
-    result = tick(agent, config())
+    now = datetime.now(UTC)
+    result = tick(agent, config(), now=now)
     drain(agent)  # a worker runs the queued buys
 
     bought = [d.url.removeprefix(stack.api.url) for d in result.bought]
     assert bought == ["/api/knowledge/sentiment", "/api/arbitrage-signals", "/api/market-feed"]
     events = {e["api"].removeprefix(stack.api.url): e for e in decision_events(engine, agent)}
     assert set(events) == set(WEIGHTS)
+    # one tick: its time in ms, a number (the full-text index over details skips numbers)
+    assert {e["tick"] for e in events.values()} == {int(now.timestamp() * 1000)}
+    with engine.connect() as conn:
+        indexed = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM audit_events WHERE agent_id = :a "
+                "AND to_tsvector('simple', details) @@ plainto_tsquery('simple', :tick)"
+            ),
+            {"a": agent.agent_id, "tick": str(int(now.timestamp() * 1000))},
+        )
+    assert indexed == 0
     for path in bought:
         assert events[path]["decision"] == "BOUGHT"
         assert events[path]["job_id"] is not None
