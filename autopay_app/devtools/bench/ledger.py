@@ -4,7 +4,10 @@ Runs in a scratch database (``<name>_bench``) that it creates, migrates and drop
 Figures: seconds for a 10,000-transaction session written as the agent writes
 (:mod:`~autopay_app.devtools.bench.ledger_write`), sequentially and with
 concurrent writers, against the thinnest psycopg writer of the same rows in the
-same run; and p50/p95 of the dashboard's audit queries with their EXPLAIN,
+same run; the PostgreSQL side of the agent's paid request alone
+(:mod:`~autopay_app.devtools.bench.ledger_hot`: wall time and backend CPU per
+paid request, and with concurrent writers for one agent); and p50/p95 of the
+dashboard's audit queries with their EXPLAIN,
 against a baseline of the same queries with index scans disabled in the same run.
 """
 
@@ -22,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from autopay_app.devtools import samples, scratch
-from autopay_app.devtools.bench import Bars, ledger_write
+from autopay_app.devtools.bench import Bars, ledger_hot, ledger_write
 from autopay_app.ledger.queries import AuditFilter, audit_select, explain
 from autopay_app.models import (
     Agent,
@@ -188,12 +191,20 @@ def run(
                 engine, agent_ids, transactions, counts, bar.advance
             )
         written = _project_rows(engine)
+        hot_n = min(transactions, HOT_REQUESTS)
+        hot_agent = _bench_agents(engine, 1)[0]
+        hot_total = hot_n * (2 if writers > 1 else 1)
+        with progress("paying (hot path)", total=hot_total, unit="paid requests") as bar:
+            hot = ledger_hot.run(url, hot_agent, hot_n, writers, bar.advance)
         with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
             fill_audit(engine, audit_rows, bar.advance)
         figures = measure_queries(engine)
         engine.dispose()
-    return Written(write, written), figures
+    return Written(write, written, hot), figures
 
+
+#: Paid requests of the hot-path table (fewer when the session is smaller).
+HOT_REQUESTS = 500
 
 PROJECT_ROWS = sa.text(
     "SELECT (SELECT count(*) FROM api_requests), (SELECT count(*) FROM payments), "
@@ -205,6 +216,7 @@ PROJECT_ROWS = sa.text(
 class Written:
     figures: list[ledger_write.WriteFigure]
     rows: tuple[int, ...]
+    hot: list[ledger_hot.HotFigure] = field(default_factory=list)
 
 
 def _project_rows(engine: sa.Engine) -> tuple[int, ...]:
@@ -212,6 +224,30 @@ def _project_rows(engine: sa.Engine) -> tuple[int, ...]:
     with engine.connect() as conn:
         row = conn.execute(PROJECT_ROWS).one()
     return tuple(int(n) for n in row)
+
+
+def _report_hot(hot: list[ledger_hot.HotFigure]) -> None:
+    if not hot:
+        return
+    click.echo(
+        f"\nagent hot path: the PostgreSQL side of {hot[0].requests:,} paid requests "
+        "(open, reserve + write-ahead, PAID, confirm + verify; no seller, no chain)"
+    )
+    click.echo(
+        f"  {'writers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'reserve p50':>12} "
+        f"{'reserve p95':>12} {'backend CPU ms/request':>23}"
+    )
+    for h in hot:
+        cpu = "n/a" if h.backend_cpu_ms is None else f"{h.backend_cpu_ms:.2f}"
+        click.echo(
+            f"  {h.writers:>7} {h.per_second:>8.0f} {h.wall_p50_ms:>8.2f} {h.wall_p95_ms:>8.2f} "
+            f"{h.reserve_p50_ms:>12.2f} {h.reserve_p95_ms:>12.2f} {cpu:>23}"
+        )
+    click.echo(
+        "  (concurrent writers pay for one agent: its spend lock is shared; reserve = the "
+        "statement that takes it, lock wait included; CPU n/a for the concurrent row or a "
+        "server on another host)"
+    )
 
 
 def report(written: Written, figures: list[QueryFigure], audit_rows: int) -> None:
@@ -247,6 +283,7 @@ def report(written: Written, figures: list[QueryFigure], audit_rows: int) -> Non
         "  (targets: sequential project <= 1.3x the floor; 10,000 transactions < 5 s "
         "with concurrent writers)"
     )
+    _report_hot(written.hot)
     click.echo(f"\naudit queries at {audit_rows:,} rows (ms)")
     click.echo(f"  {'query':<24} {'p50':>8} {'p95':>8} {'no-index p50':>13} {'ratio':>8}  index")
     for f in figures:

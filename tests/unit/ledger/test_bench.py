@@ -37,6 +37,14 @@ def test_bench_ledger_reports_writes_and_queries(
         result.stdout,
         re.M,
     ), result.stdout
+    # The PostgreSQL side of the agent's paid request, alone: sequential (with its backend's
+    # CPU) and 8 writers for one agent.
+    assert "agent hot path: the PostgreSQL side of 40 paid requests" in result.stdout
+    assert re.search(r"^\s+1\s+\d+(\s+\d+\.\d\d){4}\s+\d+\.\d\d$", result.stdout, re.M), (
+        result.stdout
+    )
+    assert re.search(r"^\s+8\s+\d+(\s+\d+\.\d\d){4}\s+n/a$", result.stdout, re.M), result.stdout
+    assert re.search(r"^paying \(hot path\): \d+/80 paid requests", result.stderr, re.M)
     for name in ("latest 50 for an agent", "type + severity", "full-text search"):
         assert re.search(rf"{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+x", result.output)
         assert f"EXPLAIN {name}:" in result.output
