@@ -24,6 +24,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from autopay_app.agent.errors import AgentError, NetworkFailure, RateLimited, RpcTimeout
+from autopay_app.agent.jsonrpc import JsonRpc
 
 LAMPORTS_PER_SOL = Decimal(1_000_000_000)
 #: Where an SPL mint (Token and Token-2022 alike) keeps its decimals.
@@ -88,9 +89,11 @@ class Chain:
         self.rpc_url = rpc_url
         self.mints = {"USDC": usdc_mint, "CASH": cash_mint}
         self._client = solana_client(rpc_url, timeout=timeout)
+        self._json = JsonRpc(rpc_url, timeout)
 
     def close(self) -> None:
         self._client._provider.session.close()
+        self._json.close()
 
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
@@ -103,21 +106,10 @@ class Chain:
             raise NetworkFailure(f"RPC error: {exc}") from exc
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        """A plain JSON-RPC call on solana-py's connection, for the two reads on every
-        paid request: the answer is used as JSON, so it is parsed once (solana-py
+        """A plain JSON-RPC call (:class:`~autopay_app.agent.jsonrpc.JsonRpc`), for the reads
+        on every paid request: the answer is used as JSON, so it is parsed once (solana-py
         would build typed objects, then the agent would turn them back into JSON)."""
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        try:
-            response = self._client._provider.session.post(self.rpc_url, json=body)
-            response.raise_for_status()
-            reply = response.json()
-        except (httpx.HTTPError, httpx2.HTTPError) as exc:
-            raise classify_rpc_error(exc) from exc
-        except ValueError as exc:
-            raise NetworkFailure(f"RPC answered something that is not JSON: {exc}") from exc
-        if not isinstance(reply, dict) or "error" in reply or "result" not in reply:
-            raise NetworkFailure(f"RPC error: {reply!r}"[:500])
-        return reply["result"]
+        return self._json.call(method, params)
 
     def latest_blockhash(self) -> tuple[str, int]:
         value = self._rpc("getLatestBlockhash", [{"commitment": "confirmed"}])["value"]
