@@ -54,6 +54,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PAYMENT_ENV = "HTTP_PAYMENT_SIGNATURE"
 V1_PAYMENT_ENV = "HTTP_X_PAYMENT"
 RECEIPT_ENV = "HTTP_X_PAYMENT_RECEIPT"
+V1_BODIES_KEPT = 1024
 
 
 @dataclass
@@ -134,6 +135,7 @@ class PaymentGate:
         self._seller = seller
         self._ledger = ledger
         self._fail_after_settle = fail_after_settle
+        self._v1_bodies: dict[tuple[str, str, str], tuple[str, bytes]] = {}
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -249,12 +251,24 @@ class PaymentGate:
         header = response.header(REQUIRED_HEADER)
         if header is None or "text/html" in (response.header("Content-Type") or ""):
             return response
+        new_header, body = self._v1_bodies.get((header, reason, detail)) or self._v1_body(
+            header, reason, detail
+        )
+        headers = response.without(REQUIRED_HEADER, "Content-Type", "Content-Length")
+        headers += [(REQUIRED_HEADER, new_header), ("Content-Type", "application/json")]
+        return Captured(response.status, headers, body)
+
+    def _v1_body(self, header: str, reason: str, detail: str) -> tuple[str, bytes]:
+        # The same 402 (route, query, price, reason) comes back for every unpaid
+        # request: restated once, then reused (bounded; cleared when full).
         new_header, body = payment_required_with_error(header, reason)
         if detail:
             body["detail"] = detail
-        headers = response.without(REQUIRED_HEADER, "Content-Type", "Content-Length")
-        headers += [(REQUIRED_HEADER, new_header), ("Content-Type", "application/json")]
-        return Captured(response.status, headers, json.dumps(body).encode())
+        restated = (new_header, json.dumps(body).encode())
+        if len(self._v1_bodies) >= V1_BODIES_KEPT:
+            self._v1_bodies.clear()
+        self._v1_bodies[(header, reason, detail)] = restated
+        return restated
 
     def _pay(self, environ: dict[str, Any], key: str, parsed: ParsedPayment) -> Captured:
         try:

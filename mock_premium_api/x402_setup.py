@@ -63,6 +63,7 @@ from . import refusals, strict
 from .catalog import ENDPOINTS, SERVICE_NAME, Endpoint
 from .config import ASSET_DECIMALS, MockApiConfig
 from .faults import FaultState
+from .keepalive import KeepAliveClient
 from .rpc import BlockhashChecker
 from .wire import V1_NETWORKS, PaymentHeaderError, b64_json, decode_json_header
 
@@ -150,7 +151,10 @@ class GuardedFacilitatorClient:
     """
 
     def __init__(self, url: str, timeout: float, rpc: BlockhashChecker) -> None:
-        self._client = HTTPFacilitatorClientSync(FacilitatorConfig(url=url, timeout=timeout))
+        self._http = KeepAliveClient(timeout)
+        self._client = HTTPFacilitatorClientSync(
+            FacilitatorConfig(url=url, timeout=timeout, http_client=self._http)
+        )
         self._rpc = rpc
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -201,6 +205,10 @@ class GuardedFacilitatorClient:
         """Ask the facilitator what it supports (fee payer included)."""
         return self._call(self._client.get_supported)
 
+    def close(self) -> None:
+        """Close the connections to the facilitator."""
+        self._http.close()
+
 
 @dataclass(frozen=True)
 class ParsedPayment:
@@ -235,6 +243,11 @@ class Seller:
         self.server.on_before_verify(self._strict_hook)
         self._init_lock = threading.Lock()
         self._ready = False
+
+    def close(self) -> None:
+        """Close the seller's connections (facilitator and RPC)."""
+        self._facilitator.close()
+        self._blockhashes.close()
 
     # -- setup ---------------------------------------------------------------
 

@@ -114,3 +114,36 @@ def test_browser_gets_the_sdk_paywall(api):
     assert response.headers["PAYMENT-REQUIRED"]
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_an_unpaid_402_is_restated_once_then_reused(harness, monkeypatch):
+    from solders.keypair import Keypair
+
+    from mock_premium_api import create_app, gate
+
+    calls: list[str] = []
+    original = gate.payment_required_with_error
+
+    def counting(header: str, error: str):
+        calls.append(error)
+        return original(header, error)
+
+    monkeypatch.setattr(gate, "payment_required_with_error", counting)
+    settings = {
+        "pay_to": str(Keypair().pubkey()),
+        "facilitator_url": harness.facilitator_url,
+        "rpc_url": harness.rpc_url,
+        "cash_mint": harness.cash_mint,
+    }
+    app = create_app(settings)
+    client = app.test_client()
+    first = client.get("/api/market-feed?symbols=SOL")
+    assert first.status_code == 402, first.get_data(as_text=True)
+    assert first.get_json()["accepts"]
+    again = client.get("/api/market-feed?symbols=SOL")
+    assert again.get_data() == first.get_data()
+    assert again.headers["PAYMENT-REQUIRED"] == first.headers["PAYMENT-REQUIRED"]
+    assert calls == [""]
+    assert client.get("/api/market-feed?symbols=ETH").status_code == 402
+    assert calls == ["", ""]
+    app.extensions["mock_api"].seller.close()
