@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from solders.rpc.responses import RpcSimulateTransactionResult
@@ -84,8 +84,9 @@ class TxRecord:
         return VersionedTransaction.from_bytes(base64.b64decode(self.tx_b64))
 
     def to_json(self) -> dict[str, Any]:
-        """Return the record as a JSON-ready dict (for saving)."""
-        return asdict(self)
+        """Return the record as a JSON-ready dict (for saving; its lists and dicts are the
+        record's own, not copies: encode it, do not change it)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TxRecord:
