@@ -255,52 +255,35 @@ def _stats(session: Session, query: Any) -> dict[str, tuple[datetime | None, int
 
 
 #: The per-API figures of one agent in one statement: its enabled monitored APIs,
-#: each with its last ACCESSED time and its FAILED count since ``:fail_cut``. The
-#: staleness window (``:stale_cap`` times the longest TTL, at least the failure
-#: window) is computed from the monitored rows inside the statement; the scan of
-#: ``api_requests`` rides the ``(agent_id, status, created_at)`` index (a bitmap or
-#: index scan, with a generic plan too).
+#: each with its last ACCESSED time since ``:cut`` and its FAILED count since
+#: ``:fail_cut``. The scan of ``api_requests`` rides the ``(agent_id, status,
+#: created_at)`` index. The cut is a value, not a subquery: with the window computed
+#: inside the statement the planner could not estimate the range and chose a
+#: parallel bitmap scan (two workers started per tick on a two-core machine).
 PER_API = sa.text(
     """
-WITH m AS (
-    SELECT url, weight, price, asset, ttl_seconds, source FROM monitored_apis
-    WHERE agent_id = :agent_id AND enabled
-), s AS (
+SELECT m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source, s.last,
+       coalesce(s.failures, 0)
+FROM monitored_apis m
+LEFT JOIN (
     SELECT url,
            max(created_at) FILTER (WHERE status = 'ACCESSED') AS last,
            count(*) FILTER (WHERE status = 'FAILED' AND created_at > :fail_cut) AS failures
     FROM api_requests
     WHERE agent_id = :agent_id
       AND status = ANY (CAST(ARRAY['ACCESSED', 'FAILED'] AS request_status[]))
-      AND created_at > CAST(:now AS timestamptz) - make_interval(secs => greatest(
-            :stale_cap * (SELECT coalesce(max(coalesce(nullif(ttl_seconds, 0), :default_ttl)),
-                                          :default_ttl) FROM m),
-            :fail_window))
+      AND created_at > :cut
     GROUP BY url
-)
-SELECT m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source, s.last,
-       coalesce(s.failures, 0)
-FROM m LEFT JOIN s ON s.url = m.url
+) s ON s.url = m.url
+WHERE m.agent_id = :agent_id AND m.enabled
 """
 )
 
 
 def _per_api(
-    session: Session,
-    agent_id: uuid.UUID,
-    now: datetime,
-    stale_cap: float,
-    default_ttl: int,
-    failure_window_s: float,
+    session: Session, agent_id: uuid.UUID, cut: datetime, fail_cut: datetime
 ) -> list[ApiState]:
-    params = {
-        "agent_id": agent_id,
-        "now": now,
-        "fail_cut": now - timedelta(seconds=failure_window_s),
-        "stale_cap": float(stale_cap),
-        "default_ttl": int(default_ttl),
-        "fail_window": float(failure_window_s),
-    }
+    params = {"agent_id": agent_id, "cut": cut, "fail_cut": fail_cut}
     rows: Any = session.execute(PER_API, params).all()
     return list(map(ApiState._make, rows))
 
@@ -337,8 +320,9 @@ def _ensure(
 
 
 def _situation_query() -> sa.Select[Any]:
-    """Settings, policy, the latest balance, the sellers' breakers and whether the agent
-    monitors anything, for the agent bound as ``agent_id`` (built once: a tick reuses it)."""
+    """Settings, policy, the latest balance, the sellers' breakers, whether the agent
+    monitors anything and the longest TTL of its enabled APIs (``default_ttl`` where one
+    has none), for the agent bound as ``agent_id`` (built once: a tick reuses it)."""
     s, p, w, b, m = MonitorSettings, SpendPolicy, WalletBalance, CircuitBreaker, MonitoredApi
     agent_id = sa.bindparam("agent_id", type_=s.agent_id.type)
     latest = (
@@ -350,6 +334,8 @@ def _situation_query() -> sa.Select[Any]:
     )
     breakers = sa.select(sa.func.jsonb_object_agg(b.name, b.state)).where(b.name.like("seller:%"))
     has_apis = sa.exists().where(m.agent_id == agent_id)
+    ttl = sa.func.coalesce(sa.func.nullif(m.ttl_seconds, 0), sa.bindparam("default_ttl"))
+    longest = sa.select(sa.func.max(ttl)).where(m.agent_id == agent_id, m.enabled)
     return (
         sa.select(
             *(s.daily_budget, s.burst_fraction, s.max_buys_per_tick, s.pacing_tokens, s.pacing_at),
@@ -357,6 +343,7 @@ def _situation_query() -> sa.Select[Any]:
             latest,
             breakers.scalar_subquery().label("breakers"),
             has_apis.label("has_apis"),
+            longest.scalar_subquery().label("longest_ttl"),
         )
         .join_from(s, p, p.agent_id == s.agent_id)
         .outerjoin(latest, sa.true())
@@ -367,9 +354,9 @@ def _situation_query() -> sa.Select[Any]:
 _SITUATION = _situation_query()
 
 
-def _situation(session: Session, agent_id: uuid.UUID) -> Any:
-    """Settings, policy, the latest balance and the sellers' breakers, in one statement."""
-    return session.execute(_SITUATION, {"agent_id": agent_id}).one()
+def _situation(session: Session, agent_id: uuid.UUID, default_ttl: int) -> Any:
+    """The situation (:func:`_situation_query`) in one statement."""
+    return session.execute(_SITUATION, {"agent_id": agent_id, "default_ttl": default_ttl}).one()
 
 
 def snapshot(
@@ -400,8 +387,10 @@ def snapshot(
     with session.begin():
         if defaults is not None:
             _ensure(session, agent_id, defaults, configured)
-        apis = _per_api(session, agent_id, now, stale_cap, default_ttl, failure_window_s)
-        x = _situation(session, agent_id)
+        x = _situation(session, agent_id, default_ttl)
+        window = max(stale_cap * (x.longest_ttl or default_ttl), failure_window_s)
+        fail_cut = now - timedelta(seconds=failure_window_s)
+        apis = _per_api(session, agent_id, now - timedelta(seconds=window), fail_cut)
         # one read of the spend windows (spent_since would run the same query twice)
         spent_hour, spent_day = spend.windows(session, agent_id)
         busy = queue.in_flight(session, agent_name) if agent_name is not None else {}

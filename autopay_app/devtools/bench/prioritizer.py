@@ -240,11 +240,12 @@ class Floor:
         result = tick_once(agent, now)  # the rows a tick writes, as it builds them
         reset(agent.engine, agent.agent_id)
         self.agent_id = agent.agent_id
+        tick_ms = int(now.timestamp() * 1000)
         rows = []
         for d in result.decisions:
-            details = d.details() | {"tick": str(uuid.uuid4()), "kind": decisions.DECISION_KIND}
+            details = d.details() | {"tick": tick_ms, "kind": decisions.DECISION_KIND}
             request_id = details.get("request_id")
-            event = {"id": str(uuid.uuid4()), "severity": "INFO", "related_id": request_id}
+            event = {"id": details.get("decision_id"), "severity": "INFO", "related_id": request_id}
             rows.append(event | {"details": details})
         self.rows = json.dumps(rows)
         jobs = [
@@ -337,15 +338,15 @@ def explain(engine: sa.Engine, agent_id: uuid.UUID, now: datetime) -> list[str]:
     """EXPLAIN of the tick's per-API statement (shows the index it rides)."""
     params = {
         "agent_id": agent_id,
-        "now": now,
+        "cut": now - timedelta(hours=2),
         "fail_cut": now - timedelta(hours=1),
-        "stale_cap": prioritizer.STALE_CAP,
-        "default_ttl": tick.DEFAULT_TTL_S,
-        "fail_window": 3600.0,
     }
     with engine.connect() as conn:
         query = sa.text("EXPLAIN " + monitoring.PER_API.text)
         return [r[0] for r in conn.execute(query, params)]
+
+
+PLAN_LINES = 16
 
 
 def run(
@@ -397,5 +398,5 @@ def report(figures: list[Figure], total: int) -> None:
         f"{whole.tick_p95_ms:.1f} ms p95."
     )
     click.echo("\nEXPLAIN of the staleness statement:")
-    for line in figures[-1].plan[:12]:
+    for line in figures[-1].plan[:PLAN_LINES]:
         click.echo(f"  {line}")
