@@ -10,6 +10,11 @@ reuse, never re-sent once written). httpx spent about 0.6 ms of CPU more per cal
 than this on the seller's hot path (one ``/settle`` per paid request), for a
 connection pool, cookies, redirects and auth that a facilitator call never needs.
 
+It is used for plain ``http://`` facilitators that no proxy setting covers
+(:func:`suits`: the local harness, a facilitator on the LAN); an ``https://`` one,
+or one reached through a proxy, keeps the SDK's own httpx client (TLS, proxies and
+redirects as httpx does them), where the network, not the client, is the cost.
+
 Failures are httpx's exception types (what the seller's facilitator guard maps to
 503): a timeout is ``httpx.ReadTimeout`` or ``httpx.ConnectTimeout``, anything
 else on the way ``httpx.ConnectError`` or ``httpx.RemoteProtocolError``.
@@ -22,10 +27,22 @@ import json
 import select
 import socket
 import threading
+import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+
+def suits(url: str) -> bool:
+    """Whether :class:`KeepAliveClient` can reach ``url``: plain http, and no proxy for it."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    proxies = urllib.request.getproxies()
+    if not (proxies.get("http") or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass(parts.hostname))
 
 
 class Answer:

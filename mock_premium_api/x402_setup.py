@@ -59,7 +59,7 @@ from x402.schemas import (
     VerifyResponse,
 )
 
-from . import refusals, strict
+from . import keepalive, refusals, strict
 from .catalog import ENDPOINTS, SERVICE_NAME, Endpoint
 from .config import ASSET_DECIMALS, MockApiConfig
 from .faults import FaultState
@@ -151,7 +151,9 @@ class GuardedFacilitatorClient:
     """
 
     def __init__(self, url: str, timeout: float, rpc: BlockhashChecker) -> None:
-        self._http = KeepAliveClient(timeout)
+        # A keep-alive http.client connection when it suits the URL (plain http, no
+        # proxy); otherwise (None) the SDK's own httpx client.
+        self._http = KeepAliveClient(timeout) if keepalive.suits(url) else None
         self._client = HTTPFacilitatorClientSync(
             FacilitatorConfig(url=url, timeout=timeout, http_client=self._http)
         )
@@ -207,7 +209,15 @@ class GuardedFacilitatorClient:
 
     def close(self) -> None:
         """Close the connections to the facilitator."""
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
+        else:
+            self._client.close()
+
+    @property
+    def keeps_alive(self) -> bool:
+        """Whether the facilitator is called over :class:`~.keepalive.KeepAliveClient`."""
+        return self._http is not None
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,24 @@ def test_failures_are_httpx_exceptions(server: _Server) -> None:
         KeepAliveClient(timeout=0.2).post(_url(server, "/hang"), json={})
     with pytest.raises(httpx.ConnectError):
         KeepAliveClient(timeout=1).get("http://127.0.0.1:9/supported")
+
+
+def test_only_a_plain_http_facilitator_without_a_proxy_gets_it(monkeypatch) -> None:
+    from mock_premium_api import keepalive
+    from mock_premium_api.x402_setup import GuardedFacilitatorClient
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert keepalive.suits("http://127.0.0.1:8403")
+    assert not keepalive.suits("https://facilitator.example.com")
+    monkeypatch.setenv("http_proxy", "http://proxy.example.com:3128")
+    assert not keepalive.suits("http://facilitator.example.com:8403")
+    monkeypatch.setenv("no_proxy", "facilitator.example.com")
+    assert keepalive.suits("http://facilitator.example.com:8403")
+    monkeypatch.delenv("http_proxy")
+    rpc = object()
+    local = GuardedFacilitatorClient("http://127.0.0.1:9", 1.0, rpc)  # type: ignore[arg-type]
+    public = GuardedFacilitatorClient("https://facilitator.example.com", 1.0, rpc)  # type: ignore[arg-type]
+    assert local.keeps_alive and not public.keeps_alive
+    local.close()
+    public.close()
