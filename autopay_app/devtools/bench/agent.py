@@ -14,7 +14,8 @@ concurrent workers:
   over the SDK's seller, with the same bare client.
 
 The four are interleaved request by request (each worker runs all four in turn,
-reversing the order every round), so all see the same machine: on a shared
+in an order that goes through every permutation, so each client follows each
+other one equally often), so all see the same machine: on a shared
 two-core VM the speed of the CPU drifts by a factor of two within minutes, and
 back-to-back blocks would compare different machines. Throughput is each
 client's closed-loop rate, ``workers / mean latency`` (Little's law).
@@ -28,6 +29,7 @@ benchmark's database).
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import sys
@@ -129,6 +131,14 @@ def _call(name: str, client: Callable[[], bool]) -> None:
         raise click.ClickException(f"{name}: a paid request failed during the benchmark")
 
 
+def _order(names: list[str], i: int) -> list[str]:
+    """Round ``i``'s order: the permutations of ``names`` in turn, so each client follows
+    each other client equally often (a request right after an agent's runs on a machine
+    still busy with the agent's background work)."""
+    orders = list(itertools.permutations(names))
+    return list(orders[i % len(orders)])
+
+
 def _interleaved(
     clients: dict[str, Callable[[], bool]], n: int, workers: int, progress: Progress
 ) -> list[Figure]:
@@ -137,7 +147,7 @@ def _interleaved(
     latencies: dict[str, list[float]] = {name: [] for name in names}
 
     def round_(i: int) -> None:
-        for name in names if i % 2 == 0 else reversed(names):
+        for name in _order(names, i):
             start = time.perf_counter()
             _call(name, clients[name])
             latencies[name].append((time.perf_counter() - start) * 1000)  # list.append is atomic
