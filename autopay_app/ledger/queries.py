@@ -2,7 +2,9 @@
 
 Audit queries use keyset pagination on ``(created_at, id)`` and hit the indexes
 of migration 0001: ``(agent_id, created_at DESC)``, ``(event_type, severity,
-created_at DESC)`` and the GIN full-text index over ``details``.
+created_at DESC)`` and the GIN full-text index over ``details`` (its strings but
+the status events' own ids since 0017: a search for a whole id also matches
+``related_id``, through its index).
 """
 
 from __future__ import annotations
@@ -51,16 +53,38 @@ def audit_select(flt: AuditFilter) -> sa.Select[AuditEvent]:
     if flt.until is not None:
         query = query.where(AuditEvent.created_at < flt.until)
     if flt.text:
-        query = query.where(
-            sa.text(f"{DETAILS_TSVECTOR} @@ websearch_to_tsquery('simple', :q)").bindparams(
-                q=flt.text
-            )
-        )
+        query = query.where(text_match(flt.text))
     if flt.before is not None:
         query = query.where(
             sa.tuple_(AuditEvent.created_at, AuditEvent.id) < sa.tuple_(*flt.before)
         )
     return query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(flt.limit)
+
+
+_WORDS = f"{DETAILS_TSVECTOR} @@ websearch_to_tsquery('simple', :q)"
+#: The status events' ``payment_id`` and ``api_request_id`` (left out of the words): the
+#: event's own ``related_id``, or for a payment's events its request's id.
+#: (An array, not ``IN (SELECT ...)``: a bitmap scan of ``related_id`` ORs with the words'.)
+_IDS = (
+    f"({_WORDS} OR related_id = ANY (ARRAY(SELECT p.id FROM payments p "
+    "WHERE p.api_request_id = CAST(:id AS uuid)) || CAST(:id AS uuid)))"
+)
+
+
+def _whole_id(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text.strip().strip('"'))
+    except ValueError:
+        return None
+
+
+def text_match(text: str) -> sa.TextClause:
+    """Full-text search of ``details`` (websearch syntax); a whole id also finds the events
+    the index leaves it out of (a status event's own id, a payment's request id)."""
+    found = _whole_id(text)
+    if found is None:
+        return sa.text(_WORDS).bindparams(q=text)
+    return sa.text(_IDS).bindparams(q=text, id=str(found))
 
 
 def audit_page(session: Session, flt: AuditFilter) -> list[AuditEvent]:

@@ -14,8 +14,11 @@ from autopay_app.extensions import db
 from autopay_app.models.base import created_at, updated_at, uuid_pk
 from autopay_app.models.enums import AuditEventType, ErrorCategory, Severity, pg_enum
 
-#: The expression behind the full-text index over ``details``.
-DETAILS_TSVECTOR = "to_tsvector('simple'::regconfig, details)"
+#: The expression behind the full-text index over ``details``: every string but the status
+#: events' own ids (migration 0017; a search for a whole id finds those by ``related_id``).
+DETAILS_TSVECTOR = (
+    "to_tsvector('simple'::regconfig, details - '{payment_id,api_request_id}'::text[])"
+)
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
