@@ -143,9 +143,10 @@ def get_transaction(chain: Chain, params: list) -> dict[str, Any] | None:
 
 
 def render_transaction(chain: Chain, record: TxRecord, enc: str, max_version: Any) -> dict:
-    """Render a landed transaction as getTransaction returns it."""
-    tx = record.transaction()
-    is_v0 = hasattr(tx.message, "address_table_lookups")
+    """Render a landed transaction as getTransaction returns it (binary encodings from the
+    stored bytes, without decoding the transaction)."""
+    raw = base64.b64decode(record.tx_b64)
+    is_v0 = _is_versioned(raw)
     if is_v0 and max_version is None:
         raise RpcError(
             UNSUPPORTED_VERSION,
@@ -153,10 +154,13 @@ def render_transaction(chain: Chain, record: TxRecord, enc: str, max_version: An
             "request again with the following configuration parameter: "
             '"maxSupportedTransactionVersion": 0',
         )
-    if enc in ("base64", "base58"):
-        raw = base64.b64decode(record.tx_b64)
-        rendered: Any = encoding._binary(raw, enc)
+    rendered: Any
+    if enc == "base64":
+        rendered = [record.tx_b64, "base64"]  # stored as base64 of the wire bytes
+    elif enc == "base58":
+        rendered = encoding._binary(raw, enc)
     else:
+        tx = record.transaction()
         rendered = {
             "signatures": [str(s) for s in tx.signatures],
             "message": encoding.ui_message(tx, enc == "jsonParsed", chain.mint_decimals),
@@ -170,6 +174,19 @@ def render_transaction(chain: Chain, record: TxRecord, enc: str, max_version: An
     if max_version is not None:
         out["version"] = 0 if is_v0 else "legacy"
     return out
+
+
+def _is_versioned(raw: bytes) -> bool:
+    """A versioned (v0) transaction: its message, after the signatures (a compact-u16
+    count, 64 bytes each), starts with a byte whose top bit is set."""
+    count, at = 0, 0
+    for shift in (0, 7, 14):
+        byte = raw[at]
+        count |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            break
+    return bool(raw[at + 64 * count] & 0x80)
 
 
 def get_signatures_for_address(chain: Chain, params: list) -> list[dict[str, Any]]:

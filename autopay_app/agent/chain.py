@@ -177,11 +177,18 @@ class Chain:
         slots = {a: s for a, s in (("USDC", usdc_slot), ("CASH", cash_slot)) if s is not None}
         return Balances(Decimal(lamports) / LAMPORTS_PER_SOL, usdc, cash, slots)
 
-    def transaction(self, signature: str, commitment: str = "confirmed") -> dict[str, Any] | None:
-        """getTransaction (json) of ``signature`` at ``commitment``, or None if unknown."""
+    def transaction(
+        self, signature: str, commitment: str = "confirmed", encoding: str = "json"
+    ) -> dict[str, Any] | None:
+        """getTransaction of ``signature`` at ``commitment``, or None if unknown.
+
+        ``encoding`` ``json`` lists the signatures and renders the message; ``base64``
+        gives the wire bytes (``[data, "base64"]``) with the same ``meta``: what the
+        agent's verification reads (:func:`autopay_app.agent.verify.check`).
+        """
         Signature.from_string(signature)  # a malformed one is refused here, not by the node
         options = {
-            "encoding": "json",
+            "encoding": encoding,
             "commitment": commitment,
             "maxSupportedTransactionVersion": 0,
         }

@@ -30,7 +30,9 @@ def _transaction(ctx: AgentContext, signature: str, polls: int = 6) -> dict[str,
     # The facilitator waited for confirmation before the seller answered 200, so the
     # transaction is normally there at once; a lagging RPC node gets a few short polls.
     for i in range(polls):
-        tx = io.rpc(ctx, lambda c: c.transaction(signature, "confirmed"))
+        # The wire bytes (base64): the node renders no message, the agent parses none;
+        # verify.check matches them against the payer's signature and signed message.
+        tx = io.rpc(ctx, lambda c: c.transaction(signature, "confirmed", "base64"))
         if tx is not None:
             return tx
         time.sleep(0.005 * (2**i))
@@ -46,6 +48,7 @@ def expected_of(ctx: AgentContext, payment: Payment) -> Expected:
         payment.asset_mint or "",
         payment.pay_to or "",
         int(payment.amount_atomic or 0),
+        payment.signed_transaction,
     )
 
 
