@@ -1,25 +1,37 @@
 """The Phase 3 tick's writes: its decisions as AGENT_DECISION audit events, the paid-fetch
 jobs of its BUYs and the pacing state, in one statement.
 
-A tick at 1,000 monitored APIs decides 1,000 times. :func:`record` writes it all in one
-round trip: a data-modifying statement that defers the BUYs' jobs through procrastinate's
-own SQL function (``procrastinate_defer_jobs_v1``, as :func:`autopay_app.ledger.queue.defer`
-does one at a time), inserts one event per decision from one JSON array (a BUY's event
-names the job deferred for it) and updates the agent's pacing state. A decision and its
-job commit together or not at all.
+A tick at 1,000 monitored APIs decides 1,000 times and buys a handful. :func:`record`
+writes it all in one round trip: a data-modifying statement that defers the BUYs' jobs
+through procrastinate's own SQL function (``procrastinate_defer_jobs_v1``, as
+:func:`autopay_app.ledger.queue.defer` does one at a time), inserts the tick's events
+from one JSON array and updates the agent's pacing state. A decision and its job commit
+together or not at all.
+
+The events: one per BUY (``details.kind`` ``phase3``; its id is the decision id its job
+names, ``related_id`` the request the job writes, ``details.job_id`` the job, and every
+term and score of the decision), and ONE per tick for all its SKIPs (``details.kind``
+``phase3-tick``, :func:`skips_event`): each skipped API with its reason, rank and score.
+The SKIPs' URLs are keys and each distinct reason stands once: PostgreSQL's full-text
+index over ``details`` reads string values only, so the event costs a few dozen index
+entries, and three numbers per API keep it small (one event per SKIP cost ~15 index
+entries each, ~65 ms of server CPU a tick at 1,000 APIs; with every term and score the
+tick event alone still cost ~15 ms). :func:`expand` turns a tick event back into one
+decision per API, as one event each used to read; the readers go through it
+(:func:`autopay_app.ledger.monitoring.decisions`, ``latest_decisions``).
 
 When a BUY's (agent, API) already has a queued job (its queueing lock is taken: a
 race with another process, since the tick leaves APIs with a job in flight alone), the
 statement fails as a whole and is rolled back to its savepoint; the tick is then
 written the slow way (:func:`write` after one :func:`~autopay_app.ledger.queue.defer`
-per job), where such a BUY is recorded SKIPPED.
+per job), where such a BUY is recorded SKIPPED (in an event of its own).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,8 +41,23 @@ from sqlalchemy.orm import Session
 
 from autopay_app.ledger import queue
 
-#: ``details.kind`` of a Phase 3 decision.
+#: ``details.kind`` of a Phase 3 decision (one API's, in an event of its own).
 DECISION_KIND = "phase3"
+#: ``details.kind`` of the event holding all SKIPs of one tick (:func:`skips_event`).
+TICK_KIND = "phase3-tick"
+#: Both kinds: what a reader of Phase 3 decisions selects.
+KINDS = (DECISION_KIND, TICK_KIND)
+#: One SKIP as the tick event keeps it: URL, reason, rank (None: not ranked), score and
+#: its extras (``affordable_in_s``, ``job_id``; None when it has none).
+Skip = tuple[str, str, int | None, float | None, dict[str, Any] | None]
+#: Format of a tick event (``details.v``).
+TICK_FORMAT = 1
+#: Keys a SKIP's details may have to go into the tick event (the terms and the other
+#: scores are left out; any other key gets the SKIP an event of its own).
+_COMPACT = frozenset(
+    ("api", "decision", "reason", "rank", "scores", "tick", "kind", "affordable_in_s", "job_id")
+) | frozenset(("price", "asset", "weight", "ttl_s"))
+_EXTRA = ("affordable_in_s", "job_id")
 
 _INSERT = sa.text(
     """
@@ -77,6 +104,12 @@ SELECT request_id, id FROM job
 )
 
 
+def tick_ms(at: datetime) -> int:
+    """A tick's name in its events' ``details.tick``: its time in ms since the epoch, a
+    number (the full-text index over ``details`` reads strings only)."""
+    return int(at.timestamp() * 1000)
+
+
 def record(
     session: Session,
     agent_id: uuid.UUID,
@@ -87,9 +120,12 @@ def record(
     plan: dict[str, Any] | None,
     jobs: Sequence[queue.PaidFetchJob] = (),
     concurrency: int = 4,
+    skips: Sequence[Skip] = (),
 ) -> dict[str, int]:
     """The tick's jobs, events and pacing state in the caller's transaction (one
-    statement; see the module). Returns request id -> job id of the jobs deferred."""
+    statement; see the module): ``decisions`` as details dicts (the BUYs' become their
+    events; a SKIP's goes into the tick event), ``skips`` the tick's SKIPs as tuples
+    (the tick passes them so). Returns request id -> job id of the jobs deferred."""
     wanted = [
         {
             "request_id": str(job.request_id),
@@ -101,10 +137,14 @@ def record(
         }
         for job in jobs
     ]
+    tick = tick_ms(at)
+    for d in decisions:
+        d["tick"] = tick
+    bought = dict.fromkeys((str(j.request_id) for j in jobs), None)
     params = {
         "agent_id": str(agent_id),
         "jobs": json.dumps(wanted),
-        "rows": _document(decisions, dict.fromkeys((str(j.request_id) for j in jobs), None)),
+        "rows": _document(decisions, bought, skips, tick),
         "tokens": tokens,
         "at": at,
         "plan": None if plan is None else json.dumps(plan),
@@ -119,7 +159,7 @@ def record(
             job_id = queue.defer(session, job, concurrency)
             if job_id is not None:
                 deferred[str(job.request_id)] = job_id
-        write(session, agent_id, decisions, deferred)
+        write(session, agent_id, decisions, deferred, skips, tick)
         session.execute(
             sa.text(
                 "UPDATE monitor_settings SET pacing_tokens = :tokens, pacing_at = :at, "
@@ -131,21 +171,111 @@ def record(
 
 
 def write(
-    session: Session, agent_id: uuid.UUID, decisions: list[dict[str, Any]], deferred: dict[str, int]
+    session: Session,
+    agent_id: uuid.UUID,
+    decisions: list[dict[str, Any]],
+    deferred: dict[str, int],
+    skips: Sequence[Skip] = (),
+    tick: int | None = None,
 ) -> None:
-    """One AGENT_DECISION event per decision, in the caller's transaction: one statement
-    over one JSON document (arrays of 1,000 JSON strings took twice as long to pass).
+    """The tick's events (see the module), in the caller's transaction: one statement over
+    one JSON document (arrays of 1,000 JSON strings took twice as long to pass).
     A BOUGHT decision whose request id is not in ``deferred`` is recorded SKIPPED.
-    The ``decisions`` dicts become the events' details (changed in place)."""
-    if decisions:
-        rows = _document(decisions, deferred)
+    The ``decisions`` dicts become the BUY events' details (changed in place)."""
+    if decisions or skips:
+        rows = _document(decisions, deferred, skips, tick)
         session.execute(_INSERT, {"agent_id": str(agent_id), "rows": rows})
 
 
-def _document(decisions: list[dict[str, Any]], deferred: Mapping[str, int | None]) -> str:
-    """The events as one JSON array (a job id None: the statement adds it)."""
-    rows = [_row(d, deferred) for d in decisions]
+def _document(
+    decisions: list[dict[str, Any]],
+    deferred: Mapping[str, int | None],
+    skips: Sequence[Skip] = (),
+    tick: int | None = None,
+) -> str:
+    """The events as one JSON array (a job id None: the statement adds it): one per BUY
+    (and per decision the tick event cannot hold), one for all the SKIPs."""
+    rows: list[dict[str, Any]] = []
+    compact: dict[str, Skip] = {s[0]: s for s in skips}
+    for d in decisions:
+        url = d.get("api")
+        if isinstance(url, str) and url not in compact and _compact(d):
+            scores = d.get("scores") or {}
+            extra = {k: d[k] for k in _EXTRA if d.get(k) is not None}
+            compact[url] = (url, str(d.get("reason")), d.get("rank"), scores.get("score"), extra)
+            tick = d.get("tick", tick)
+        else:
+            rows.append(_row(d, deferred))
+    if compact:
+        event = skips_event(compact.values(), tick, len(rows) + len(compact))
+        rows.append({"id": None, "severity": "INFO", "related_id": None, "details": event})
     return json.dumps(rows, default=str, separators=(",", ":"), check_circular=False)
+
+
+def _compact(d: dict[str, Any]) -> bool:
+    """Can the tick event hold decision ``d`` (a SKIP of known shape)?"""
+    return d.get("decision") == "SKIPPED" and _COMPACT.issuperset(d)
+
+
+def skips_event(skips: Iterable[Skip], tick: int | None, decided: int) -> dict[str, Any]:
+    """The details of the event holding one tick's SKIPs.
+
+    ``skipped`` maps each URL's part up to its last ``/`` to its rest, and that to the
+    SKIP's ``[reason, rank, score]`` (``[..., extras]`` when it has extras): URLs as keys,
+    which the full-text index does not read; ``reason`` an index into ``reasons``, where
+    each distinct reason stands once. ``decided``: the tick's decisions, BUYs included.
+    """
+    reasons: dict[str, int] = {}
+    skipped: dict[str, dict[str, list[Any]]] = {}
+    for url, reason, rank, score, extra in skips:
+        cut = url.rfind("/") + 1
+        values: list[Any] = [reasons.setdefault(reason, len(reasons)), rank, score]
+        if extra:
+            values.append(extra)
+        group = skipped.get(url[:cut])
+        if group is None:
+            group = skipped[url[:cut]] = {}
+        group[url[cut:]] = values
+    return {
+        "kind": TICK_KIND,
+        "tick": tick,
+        "v": TICK_FORMAT,
+        "decided": decided,
+        "reasons": list(reasons),
+        "skipped": skipped,
+    }
+
+
+def expand(details: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The decisions of one Phase 3 event: a tick event's SKIPs, one dict per API (ranked
+    first, by rank; then by score, highest first, and URL) as one event per SKIP read
+    (``api``, ``decision``, ``reason``, ``rank``, ``scores`` with ``score``, extras,
+    ``tick``, ``kind``); any other event's details alone."""
+    if not details:
+        return []
+    if details.get("kind") != TICK_KIND:
+        return [details]
+    reasons = details.get("reasons") or []
+    tick = details.get("tick")
+    out = []
+    for prefix, group in (details.get("skipped") or {}).items():
+        for rest, values in group.items():
+            reason, rank, score, *extra = values
+            d: dict[str, Any] = {"api": prefix + rest, "decision": "SKIPPED"}
+            d |= {"reason": reasons[reason], "rank": rank, "scores": {"score": score}}
+            if extra:
+                d |= extra[0]
+            if tick is not None:
+                d["tick"] = tick
+            d["kind"] = DECISION_KIND
+            out.append(d)
+    out.sort(key=_skip_order)
+    return out
+
+
+def _skip_order(d: dict[str, Any]) -> tuple[bool, int, float, str]:
+    rank, score = d["rank"], d["scores"]["score"]
+    return (rank is None, rank or 0, -(score or 0.0), d["api"])
 
 
 def _row(d: dict[str, Any], deferred: Mapping[str, int | None]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -428,11 +429,12 @@ def record_tick(
     plan: dict[str, Any] | None,
     jobs: Sequence[queue.PaidFetchJob] = (),
     concurrency: int = 4,
+    skips: Sequence[decisions_log.Skip] = (),
 ) -> dict[str, int]:
     """In one transaction (one statement, :func:`autopay_app.ledger.decisions.record`):
-    defer the BUYs' paid-fetch ``jobs``, write one AGENT_DECISION event per decision (a
-    BUY's names its job; the dicts become the events' details), the pacing state and the
-    tick time.
+    defer the BUYs' paid-fetch ``jobs``, write one AGENT_DECISION event per BUY (it names
+    its job; the dicts become the events' details) and one holding the tick's SKIPs (the
+    SKIP dicts among ``decisions`` and ``skips``), the pacing state and the tick time.
 
     Returns request id -> job id of the jobs deferred; a BUY whose (agent, API) already
     had a queued job is recorded SKIPPED instead (its queueing lock refused it).
@@ -447,6 +449,7 @@ def record_tick(
             plan=plan,
             jobs=jobs,
             concurrency=concurrency,
+            skips=skips,
         )
 
 
@@ -465,24 +468,76 @@ def record_top_up(
         )
 
 
-def decisions(
-    session: Session, agent_id: uuid.UUID, limit: int = 20, since: datetime | None = None
-) -> list[AuditEvent]:
-    """The prioritizer's latest decisions for ``agent_id``, newest first."""
-    query = (
-        sa.select(AuditEvent)
+def _decision_events(agent_id: uuid.UUID) -> sa.Select[Any]:
+    """The agent's Phase 3 decision events (one per BUY, one per tick's SKIPs), newest first."""
+    return (
+        sa.select(AuditEvent.created_at, AuditEvent.details)
         .where(
             AuditEvent.agent_id == agent_id,
             AuditEvent.event_type == AuditEventType.AGENT_DECISION,
-            AuditEvent.details["kind"].astext == DECISION_KIND,
+            AuditEvent.details["kind"].astext.in_(decisions_log.KINDS),
         )
         .order_by(AuditEvent.created_at.desc())
-        .limit(limit)
     )
+
+
+def _expanded(at: datetime, details: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return [{"at": at.isoformat(), **d} for d in decisions_log.expand(details)]
+
+
+def decisions(
+    session: Session, agent_id: uuid.UUID, limit: int = 20, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The prioritizer's latest ``limit`` decisions for ``agent_id``, one per API decided,
+    newest tick first (a tick's in its order: BUYs by rank, then SKIPs), each its event's
+    details with ``at`` (ISO time): a tick event's SKIPs expanded
+    (:func:`autopay_app.ledger.decisions.expand`)."""
+    query = _decision_events(agent_id).limit(limit)
     if since is not None:
         query = query.where(AuditEvent.created_at >= since)
     with session.begin():
-        return list(session.scalars(query))
+        events = session.execute(query).all()
+    out: list[dict[str, Any]] = []
+    for _, group in groupby(events, key=_tick_of):
+        tick = [d for e in group for d in _expanded(e.created_at, e.details)]
+        tick.sort(key=_tick_order)
+        out += tick
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def _tick_of(event: Any) -> Any:
+    """The tick an event belongs to (``details.tick``; its time for an event without)."""
+    return (event.details or {}).get("tick") or event.created_at
+
+
+def _tick_order(d: dict[str, Any]) -> tuple[int, int]:
+    """BUYs (ranked) first, then SKIPs in the tick's order (a sort that keeps it)."""
+    rank = d.get("rank")
+    return (0, rank) if d.get("decision") != "SKIPPED" and isinstance(rank, int) else (1, 0)
+
+
+#: Decision events read back at most to find each API's latest decision.
+LATEST_EVENTS = 200
+
+
+def latest_decisions(
+    session: Session, agent_id: uuid.UUID, urls: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each of ``urls``'s latest Phase 3 decision (with ``at``): the newest events read
+    back until every URL is found (at most :data:`LATEST_EVENTS` events)."""
+    wanted, found = set(urls), {}
+    with session.begin():
+        result = session.execute(_decision_events(agent_id).limit(LATEST_EVENTS))
+        for e in result:
+            for d in _expanded(e.created_at, e.details):
+                url = d.get("api")
+                if url in wanted and url not in found:
+                    found[url] = d
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 def settings_row(session: Session, agent_id: uuid.UUID) -> MonitorSettings | None:

@@ -9,13 +9,13 @@ the monitor entries leave open from the seller's catalog, refills the pacing
 bucket, lets :func:`autopay_app.scheduler.prioritizer.decide` rank (APIs with a
 paid-fetch job queued or running sit this tick out), and in one statement
 (:func:`autopay_app.ledger.decisions.record`) writes one AGENT_DECISION audit
-event per API, defers one ``paid_fetch`` job per BUY (:mod:`autopay_app.tasks`)
-and stores the pacing state: a decision without its job, or a job without its
+event per BUY and one holding all the tick's SKIPs (reason, rank and score of
+each), defers one ``paid_fetch`` job per BUY (:mod:`autopay_app.tasks`) and
+stores the pacing state: a decision without its job, or a job without its
 decision, cannot exist. Workers run the jobs; each decision names its job and
 the request id the job will write. The events of one tick share ``details.tick``:
 the tick's time in milliseconds since the epoch, a number (the full-text index
-over ``details`` tokenizes strings only; a UUID and an ISO time cost 14 index
-entries per event, 14,000 per tick at 1,000 APIs).
+over ``details`` tokenizes strings only).
 """
 
 from __future__ import annotations
@@ -252,16 +252,17 @@ def tick(agent: Agent, cfg: SchedulerConfig, now: datetime | None = None) -> Tic
     spent = sum((d.price or Decimal(0) for d in decisions if d.action == BUY), Decimal(0))
     tokens_left = max(budget.tokens - spent, Decimal(0))
     plan = prioritizer.plan(decisions, budget, now, tokens_left)
-    tick_ms = int(now.timestamp() * 1000)
-    rows = []
-    for d in decisions:
-        row = d.details()
-        row["tick"] = tick_ms
-        rows.append(row)
+    rows = [d.details() for d in decisions if d.action == BUY]
+    skips = [
+        (d.url, d.reason, d.rank, round(d.scores.score, 6), d.extra or None)
+        for d in decisions
+        if d.action != BUY
+    ]
     deferred = monitoring.record_tick(
         agent.session(),
         agent.agent_id,
         rows,
+        skips=skips,
         tokens=tokens_left,
         at=now,
         plan=plan,

@@ -1,4 +1,5 @@
-"""The Phase 3 panel as shown: monitored APIs and their freshness, the plan, recent decisions.
+"""The Phase 3 panel as shown: monitored APIs with their freshness and latest decision, the
+plan, recent decisions.
 
 Built from the ledger's reads (:mod:`autopay_app.ledger.monitoring`) for the
 dashboard's ``phase3_panel.html`` partial, the JSON API and ``autopay monitor
@@ -18,10 +19,15 @@ from autopay_app.models import MonitoredApi, MonitorSettings
 
 
 def api_row(
-    r: MonitoredApi, stats: dict[str, tuple[datetime | None, int]], now: datetime
+    r: MonitoredApi,
+    stats: dict[str, tuple[datetime | None, int]],
+    now: datetime,
+    latest: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One monitored API: its terms, when it was last bought and whether that is still fresh."""
+    """One monitored API: its terms, when it was last bought, whether that is still fresh,
+    and the prioritizer's latest decision on it (``latest``: URL -> decision)."""
     last, failures = stats.get(r.url, (None, 0))
+    decision = (latest or {}).get(r.url)
     age = (now - last).total_seconds() if last else None
     fresh = bool(r.ttl_seconds and age is not None and age < r.ttl_seconds)
     until = last + timedelta(seconds=r.ttl_seconds) if fresh and last and r.ttl_seconds else None
@@ -38,6 +44,9 @@ def api_row(
         "fresh": fresh,
         "fresh_until": until.isoformat() if until else None,
         "failures_last_hour": failures,
+        "last_decision": None
+        if decision is None
+        else {k: decision.get(k) for k in ("at", "decision", "reason")},
     }
 
 
@@ -72,14 +81,12 @@ def panel(
     stats = monitoring.access_stats(
         session, agent_id, now - timedelta(seconds=window), now - timedelta(hours=1)
     )
-    recent = [
-        {"at": e.created_at.isoformat(), **(e.details or {})}
-        for e in monitoring.decisions(session, agent_id, limit)
-    ]
+    recent = monitoring.decisions(session, agent_id, limit)
+    latest = monitoring.latest_decisions(session, agent_id, [r.url for r in rows])
     return {
         "agent_id": str(agent_id),
         "settings": settings_view(settings),
-        "apis": [api_row(r, stats, now) for r in rows],
+        "apis": [api_row(r, stats, now, latest) for r in rows],
         "next_plan": settings.next_plan if settings else None,
         "decisions": recent,
     }

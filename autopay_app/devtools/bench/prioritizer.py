@@ -8,12 +8,12 @@ Two things are timed. The decision: the tick's read (one transaction: the per-AP
 statement over the staleness index and the small reads), scoring, ranking and
 allocation, against the same decision with index scans disabled (same run). The
 whole tick: :func:`autopay_app.scheduler.tick.tick` itself (the decision, then in
-one transaction the BUYs' paid-fetch jobs, one AGENT_DECISION audit event per API
-and the pacing state), against the floor of its writes measured in the same run:
-plain psycopg writing the same events, jobs and pacing state in one transaction
-of the same statements, with nothing decided. Between timed ticks (untimed) the
-deferred jobs are dropped and the pacing bucket refilled, so every tick decides
-and buys the same.
+one transaction the BUYs' paid-fetch jobs, their AGENT_DECISION audit events, one
+event for the tick's SKIPs and the pacing state), against the floor of its writes
+measured in the same run: plain psycopg writing the same events, jobs and pacing
+state in one transaction of the same statements, with nothing decided. Between
+timed ticks (untimed) the deferred jobs are dropped and the pacing bucket refilled,
+so every tick decides and buys the same.
 """
 
 from __future__ import annotations
@@ -240,14 +240,15 @@ class Floor:
         result = tick_once(agent, now)  # the rows a tick writes, as it builds them
         reset(agent.engine, agent.agent_id)
         self.agent_id = agent.agent_id
-        tick_ms = int(now.timestamp() * 1000)
-        rows = []
-        for d in result.decisions:
-            details = d.details() | {"tick": tick_ms, "kind": decisions.DECISION_KIND}
-            request_id = details.get("request_id")
-            event = {"id": details.get("decision_id"), "severity": "INFO", "related_id": request_id}
-            rows.append(event | {"details": details})
-        self.rows = json.dumps(rows)
+        tick_ms = decisions.tick_ms(now)
+        rows = [d.details() | {"tick": tick_ms} for d in result.bought]
+        bought = dict.fromkeys((str(d.extra["request_id"]) for d in result.bought), None)
+        skips = [
+            (d.url, d.reason, d.rank, round(d.scores.score, 6), d.extra or None)
+            for d in result.decisions
+            if d.action != prioritizer.BUY
+        ]
+        self.rows = decisions._document(rows, bought, skips, tick_ms)
         jobs = [
             queue.PaidFetchJob(agent.name, d.url, "PHASE3", uuid.uuid4(), uuid.uuid4())
             for d in result.bought
@@ -390,8 +391,8 @@ def report(figures: list[Figure], total: int) -> None:
         "is without it (a full collection may land in a tick). ratio = speed-up over the same "
         "decision with index scans disabled, measured in this run.\n"
         "  tick = the whole Phase 3 tick (scheduler.tick.tick): the decision, then in one "
-        "transaction the BUYs' paid-fetch jobs, one AGENT_DECISION event per API and the "
-        "pacing state.\n"
+        "transaction the BUYs' paid-fetch jobs, one AGENT_DECISION event per BUY, one for "
+        "the tick's SKIPs and the pacing state.\n"
         "  floor = the same jobs, events and pacing state written by plain psycopg (prepared "
         "statements, one transaction, nothing decided), interleaved with the ticks.\n"
         f"  target: the whole tick under 50 ms p95 at {whole.apis:,} APIs: "

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from autopay_app.agent import Agent
+from autopay_app.ledger.decisions import expand
 from autopay_app.models import ApiRequest, AuditEvent, AuditEventType, Payment
 from autopay_app.scheduler.tick import tick
 from autopay_app.web import phase3_panel
@@ -22,6 +23,7 @@ WEIGHTS = {
 
 
 def decision_events(engine: sa.Engine, agent: Agent) -> list[dict]:
+    """One dict per API decided: a BUY's event, or its part of its tick's SKIPs event."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(AuditEvent.details, AuditEvent.related_id)
@@ -31,7 +33,11 @@ def decision_events(engine: sa.Engine, agent: Agent) -> list[dict]:
             )
             .order_by(AuditEvent.created_at)
         ).all()
-    return [d | {"related_id": r} for d, r in rows]
+    return [
+        d | {"related_id": r if d is details else None}
+        for details, r in rows
+        for d in expand(details)
+    ]
 
 
 def test_budget_that_cannot_buy_everything_buys_by_score_and_explains_the_rest(

@@ -38,8 +38,9 @@ def test_bench_times_the_decision_and_the_whole_tick(database_url: str, capsys) 
         assert 0 < f.tick_p50_ms <= f.tick_p95_ms and 0 < f.floor_p50_ms <= f.floor_p95_ms
         assert f.bought == 5  # max buys per tick in the bench settings
     # per size: the floor's template tick, then 2 x (1 warm-up + 10) whole ticks and as many
-    # floor writes of the same rows; one event per enabled API each; the jobs dropped after
-    assert events == (1 + 2 * 11 * 2) * sum(bench.SIZES) and jobs == 0
+    # floor writes of the same rows; one event per BUY and one for the SKIPs of each; the
+    # jobs dropped after
+    assert events == (1 + 2 * 11 * 2) * (5 + 1) * len(bench.SIZES) and jobs == 0
     assert bought == 5 * (1 + 2 * 11 * 2) * len(bench.SIZES) and with_job == bought
     bench.report(figures, 3000)
     out = capsys.readouterr().out

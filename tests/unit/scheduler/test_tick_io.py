@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import monitoring, policies, queue
+from autopay_app.ledger import decisions, monitoring, policies, queue
 from autopay_app.models import MonitorSettings, RequestStatus
+from autopay_app.scheduler import prioritizer
 from tests.factories import make_agent, make_request
 
 A, B, C = (f"http://127.0.0.1:8402/api/{n}" for n in ("a", "b", "c"))
@@ -51,6 +53,7 @@ def _buy(agent: Any, url: str) -> tuple[dict[str, Any], queue.PaidFetchJob]:
 
 
 def _events(session: Session, agent_id: uuid.UUID) -> dict[str, Any]:
+    """Each API's decision: its event (a BUY's), or its part of the tick's SKIPs event."""
     with session.begin():
         rows = session.execute(
             sa.text(
@@ -59,7 +62,14 @@ def _events(session: Session, agent_id: uuid.UUID) -> dict[str, Any]:
             ),
             {"a": agent_id},
         ).all()
-    return {r.details["api"]: r for r in rows}
+    out = {}
+    for r in rows:
+        for d in decisions.expand(r.details):
+            assert d["api"] not in out  # one decision per API
+            out[d["api"]] = (
+                r if d is r.details else SimpleNamespace(id=r.id, related_id=None, details=d)
+            )
+    return out
 
 
 def test_the_tick_writes_jobs_events_and_pacing_in_one_statement(session: Session) -> None:
@@ -188,3 +198,90 @@ def test_the_read_is_one_transaction_with_the_per_api_figures_in_one_statement(
     assert by_url[A].last_access == now - timedelta(seconds=30) and by_url[A].failures == 1
     assert by_url[B].last_access == now - timedelta(seconds=2400) and by_url[B].failures == 0
     assert snap.busy == {B: job_id}
+
+
+def _decision(url: str, action: str, reason: str, **kw: Any) -> prioritizer.Decision:
+    scores = prioritizer.Scores(kw.pop("age", None), 4.0, 0.5, 8.0, 800.0)
+    return prioritizer.Decision(
+        url,
+        action,
+        reason,
+        scores,
+        kw.pop("price", Decimal("0.01")),
+        "USDC",
+        60,
+        Decimal("2.0000"),
+        **kw,
+    )
+
+
+def test_the_skips_of_a_tick_are_one_compact_event_and_read_back_whole(session: Session) -> None:
+    with session.begin():
+        agent = make_agent(session)
+    monitoring.ensure_settings(session, agent.id, Decimal(1), Decimal("0.05"), 5)
+    D, E = (f"http://127.0.0.1:8402/api/{n}" for n in ("d", "e"))
+    bought = _decision(A, prioritizer.BUY, "rank 1, score 800", rank=1)
+    job = queue.PaidFetchJob(agent.name, A, "PHASE3", uuid.uuid4(), uuid.uuid4())
+    bought.extra |= {"request_id": job.request_id, "decision_id": job.decision_id}
+    tick = [
+        bought,
+        _decision(B, prioritizer.SKIP, "tick limit: 1 purchases already this tick", rank=2),
+        _decision(C, prioritizer.SKIP, "pacing: 0 in the bucket", rank=3),
+        _decision(D, prioritizer.SKIP, "fresh: bought 10s ago, ttl 60s", age=10.0),
+        _decision(E, prioritizer.SKIP, "no price", price=None),
+    ]
+    tick[2].extra["affordable_in_s"] = 12.5
+    tick[3].extra["job_id"] = 7
+    rows = [d.details() for d in tick]
+    expected = {d["api"]: dict(d) for d in rows}  # before record_tick adds to them
+    at = datetime.now(UTC)
+    monitoring.record_tick(session, agent.id, rows, tokens=Decimal(0), at=at, plan=None, jobs=[job])
+    with session.begin():
+        events = session.execute(
+            sa.text(
+                "SELECT details, length(to_tsvector('simple', details)) AS lexemes "
+                "FROM audit_events WHERE agent_id = :a AND event_type = 'AGENT_DECISION'"
+            ),
+            {"a": agent.id},
+        ).all()
+    by_kind = {e.details["kind"]: e for e in events}
+    assert len(events) == 2 and set(by_kind) == {"phase3", "phase3-tick"}  # the BUY's, the tick's
+    # the URLs are keys: not in the full-text index; each distinct reason stands once
+    assert by_kind["phase3-tick"].lexemes < 30
+    ms = decisions.tick_ms(at)
+    read = decisions.expand(by_kind["phase3-tick"].details)
+    assert [d["api"] for d in read] == [B, C, D, E]  # the tick's order
+    keep = ("api", "decision", "reason", "rank", "affordable_in_s", "job_id")
+    for d in read:  # each SKIP reads back as its own event read, its terms left out
+        full = expected[d["api"]]
+        assert d == {k: full[k] for k in keep if k in full} | {
+            "scores": {"score": full["scores"]["score"]},
+            "tick": ms,
+            "kind": "phase3",
+        }
+    assert by_kind["phase3"].details["tick"] == ms
+    assert by_kind["phase3"].details["scores"] == expected[A]["scores"]  # a BUY keeps all
+    # the readers: the newest decisions (BUYs first), and each API's latest one
+    recent = monitoring.decisions(session, agent.id, limit=10)
+    assert [(d["api"], d["decision"]) for d in recent] == [
+        (A, "BOUGHT"),
+        (B, "SKIPPED"),
+        (C, "SKIPPED"),
+        (D, "SKIPPED"),
+        (E, "SKIPPED"),
+    ]
+    assert [d["api"] for d in monitoring.decisions(session, agent.id, limit=2)] == [A, B]
+    later = at + timedelta(seconds=30)
+    monitoring.record_tick(
+        session,
+        agent.id,
+        [{"api": B, "decision": "SKIPPED", "reason": "daily budget: 0 left for today"}],
+        tokens=Decimal(0),
+        at=later,
+        plan=None,
+    )
+    latest = monitoring.latest_decisions(session, agent.id, [A, B, E, "http://elsewhere/"])
+    assert set(latest) == {A, B, E}
+    assert latest[B]["reason"] == "daily budget: 0 left for today"
+    assert latest[B]["tick"] == decisions.tick_ms(later)
+    assert latest[A]["decision"] == "BOUGHT" and latest[E]["reason"] == "no price"

@@ -160,6 +160,7 @@ def test_panel_partial_renders_apis_plan_and_decisions(session: Session) -> None
     html = env.get_template("phase3_panel.html").render(panel=phase3_panel.panel(session, agent.id))
     assert "http://s/&lt;a&gt;" in html and "<a>" not in html
     assert "pacing: 0 in the bucket" in html and "2026-01-01T00:00:00+00:00" in html
+    assert "SKIPPED: pacing: 0 in the bucket" in html  # the API's row: its latest decision
 
 
 def test_tick_interval_column_claim_and_constraint(session: Session) -> None:
