@@ -1,9 +1,9 @@
-"""Total deadlines for HTTP calls made with requests.
+"""Total deadlines for HTTP calls made with urllib3.
 
-requests' ``timeout`` bounds each socket operation, not the call: a seller
+urllib3's ``timeout`` bounds each socket operation, not the call: a seller
 that sends one byte every few seconds (in its headers or its body) keeps a
 call alive for as long as it likes. :class:`Watchdog` bounds the whole call:
-the connections of a session that uses :class:`DeadlineAdapter` report their
+the connections of pools built from :data:`POOLS` report their
 socket to the watchdog of the calling thread, which shuts that socket down
 when the deadline passes. The blocked read then ends at once (an error, or an
 early end of file); the caller asks :attr:`Watchdog.expired` to tell a cut-off
@@ -11,7 +11,7 @@ answer from a complete one. One daemon thread (:class:`_Reaper`) keeps every
 pending deadline in a heap, so a call costs no thread of its own.
 
 A SOCKS proxy keeps its own connection classes, so calls through one are
-bounded by requests' per-read timeout only.
+bounded by the per-read timeout only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from types import TracebackType
 from typing import Any
 
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -168,18 +167,5 @@ class _TlsPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedTlsConnection
 
 
-_POOLS = {"http": _Pool, "https": _TlsPool}
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """requests' adapter whose connections report their sockets to :class:`Watchdog`."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
+#: urllib3 pool classes by scheme whose connections report their socket to the watchdog.
+POOLS = {"http": _Pool, "https": _TlsPool}
