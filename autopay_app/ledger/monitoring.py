@@ -18,7 +18,7 @@ from itertools import groupby
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from autopay_app.ledger import decisions as decisions_log
@@ -295,35 +295,47 @@ _ENSURE_SETTINGS = sa.text(
 )
 
 
-def _ensure(
-    session: Session, agent_id: uuid.UUID, defaults: SettingsDefaults, configured: Configured
-) -> None:
-    """The settings row with ``defaults`` and the ``configured`` APIs, when absent
-    (in the caller's transaction: one statement each, nothing read back)."""
+def _ensure(session: Session, agent_id: uuid.UUID, defaults: SettingsDefaults) -> None:
+    """The settings row with ``defaults``, when absent (in the caller's transaction)."""
     session.execute(
         _ENSURE_SETTINGS,
         {"agent_id": agent_id, "budget": defaults[0], "burst": defaults[1], "buys": defaults[2]},
     )
-    if configured:
-        session.execute(
-            sa.text(
-                "INSERT INTO monitored_apis (agent_id, url, weight, source) "
-                "SELECT :agent_id, u, w, 'config' "
-                "FROM unnest(CAST(:urls AS text[]), CAST(:weights AS numeric[])) AS c(u, w) "
-                "ON CONFLICT ON CONSTRAINT uq_monitored_apis_agent_url DO NOTHING"
-            ),
-            {
-                "agent_id": agent_id,
-                "urls": [u for u, _ in configured],
-                "weights": [w for _, w in configured],
-            },
-        )
+
+
+def _configure(session: Session, agent_id: uuid.UUID, configured: Configured) -> None:
+    """The ``configured`` APIs, those absent added (in the caller's transaction)."""
+    session.execute(
+        sa.text(
+            "INSERT INTO monitored_apis (agent_id, url, weight, source) "
+            "SELECT :agent_id, u, w, 'config' "
+            "FROM unnest(CAST(:urls AS text[]), CAST(:weights AS numeric[])) AS c(u, w) "
+            "ON CONFLICT ON CONSTRAINT uq_monitored_apis_agent_url DO NOTHING"
+        ),
+        {
+            "agent_id": agent_id,
+            "urls": [u for u, _ in configured],
+            "weights": [w for _, w in configured],
+        },
+    )
+
+
+#: procrastinate's jobs table, as far as the tick reads it.
+_JOBS = sa.table(
+    "procrastinate_jobs",
+    sa.column("id", sa.BigInteger),
+    sa.column("args", JSONB),
+    schema="procrastinate",
+)
 
 
 def _situation_query() -> sa.Select[Any]:
     """Settings, policy, the latest balance, the sellers' breakers, whether the agent
-    monitors anything and the longest TTL of its enabled APIs (``default_ttl`` where one
-    has none), for the agent bound as ``agent_id`` (built once: a tick reuses it)."""
+    monitors anything, the longest TTL of its enabled APIs (``default_ttl`` where one
+    has none), the spend windows (:func:`autopay_app.ledger.spend.windows`) and the
+    paid fetches in flight of the agent named ``agent_name`` (URL -> job id,
+    :func:`autopay_app.ledger.queue.in_flight`), for the agent bound as ``agent_id``
+    (built once: a tick reuses it). No row: the agent has no settings (or no policy)."""
     s, p, w, b, m = MonitorSettings, SpendPolicy, WalletBalance, CircuitBreaker, MonitoredApi
     agent_id = sa.bindparam("agent_id", type_=s.agent_id.type)
     latest = (
@@ -337,6 +349,12 @@ def _situation_query() -> sa.Select[Any]:
     has_apis = sa.exists().where(m.agent_id == agent_id)
     ttl = sa.func.coalesce(sa.func.nullif(m.ttl_seconds, 0), sa.bindparam("default_ttl"))
     longest = sa.select(sa.func.max(ttl)).where(m.agent_id == agent_id, m.enabled)
+    spent = spend._spent(agent_id).lateral("spent")
+    busy = (
+        sa.select(sa.func.jsonb_object_agg(_JOBS.c.args["url"].astext, _JOBS.c.id))
+        .select_from(_JOBS)
+        .where(sa.text(queue._OPEN_OF_AGENT))
+    )
     return (
         sa.select(
             *(s.daily_budget, s.burst_fraction, s.max_buys_per_tick, s.pacing_tokens, s.pacing_at),
@@ -345,9 +363,13 @@ def _situation_query() -> sa.Select[Any]:
             breakers.scalar_subquery().label("breakers"),
             has_apis.label("has_apis"),
             longest.scalar_subquery().label("longest_ttl"),
+            spent.c.hour.label("spent_hour"),
+            spent.c.day.label("spent_day"),
+            busy.scalar_subquery().label("busy"),
         )
         .join_from(s, p, p.agent_id == s.agent_id)
         .outerjoin(latest, sa.true())
+        .join(spent, sa.true())
         .where(s.agent_id == agent_id)
     )
 
@@ -355,9 +377,18 @@ def _situation_query() -> sa.Select[Any]:
 _SITUATION = _situation_query()
 
 
-def _situation(session: Session, agent_id: uuid.UUID, default_ttl: int) -> Any:
-    """The situation (:func:`_situation_query`) in one statement."""
-    return session.execute(_SITUATION, {"agent_id": agent_id, "default_ttl": default_ttl}).one()
+def _situation(
+    session: Session, agent_id: uuid.UUID, default_ttl: int, agent_name: str | None
+) -> Any:
+    """The situation (:func:`_situation_query`) in one statement (None: no settings row)."""
+    params = {
+        "agent_id": agent_id,
+        "default_ttl": default_ttl,
+        "task": queue.PAID_FETCH_TASK,
+        "agent": agent_name,
+        "open": list(queue.OPEN),
+    }
+    return session.execute(_SITUATION, params).one_or_none()
 
 
 def snapshot(
@@ -374,11 +405,12 @@ def snapshot(
 ) -> Snapshot:
     """Read the prioritizer's inputs for ``agent_id`` in one transaction.
 
-    The per-API figures are one statement (:data:`PER_API`); the settings, policy,
-    balance and breakers another; the spend windows a third; with ``agent_name``, the
-    agent's paid fetches queued or running (``Snapshot.busy``) a fourth. With
-    ``defaults``, the settings row (and the ``configured`` APIs) are created first when
-    absent, in the same transaction.
+    Two statements: the situation (settings, policy, balance, breakers, spend windows
+    and, with ``agent_name``, the agent's paid fetches queued or running:
+    ``Snapshot.busy``; :func:`_situation_query`), then the per-API figures
+    (:data:`PER_API`). The ``configured`` APIs are added first when absent; with
+    ``defaults``, an agent without a settings row gets one (and the situation is read
+    again), in the same transaction.
 
     Args:
         stale_cap, default_ttl: Staleness matters for ``stale_cap`` times the longest
@@ -386,15 +418,18 @@ def snapshot(
         failure_window_s: Failures newer than this count against an API.
     """
     with session.begin():
-        if defaults is not None:
-            _ensure(session, agent_id, defaults, configured)
-        x = _situation(session, agent_id, default_ttl)
+        if configured:
+            _configure(session, agent_id, configured)
+        x = _situation(session, agent_id, default_ttl, agent_name)
+        if x is None:
+            if defaults is not None:
+                _ensure(session, agent_id, defaults)
+                x = _situation(session, agent_id, default_ttl, agent_name)
+            if x is None:
+                raise sa.exc.NoResultFound(f"agent {agent_id} has no monitor settings or policy")
         window = max(stale_cap * (x.longest_ttl or default_ttl), failure_window_s)
         fail_cut = now - timedelta(seconds=failure_window_s)
         apis = _per_api(session, agent_id, now - timedelta(seconds=window), fail_cut)
-        # one read of the spend windows (spent_since would run the same query twice)
-        spent_hour, spent_day = spend.windows(session, agent_id)
-        busy = queue.in_flight(session, agent_name) if agent_name is not None else {}
     snap = Snapshot(
         apis=apis,
         daily_budget=x.daily_budget,
@@ -406,11 +441,11 @@ def snapshot(
         hourly_cap=x.hourly_cap,
         daily_cap=x.daily_cap,
         allowed_assets=list(x.allowed_assets),
-        spent_hour=spent_hour,
-        spent_day=spent_day,
+        spent_hour=Decimal(x.spent_hour),
+        spent_day=Decimal(x.spent_day),
         breakers=dict(x.breakers or {}),
         has_apis=bool(x.has_apis),
-        busy=busy,
+        busy={str(url): int(job_id) for url, job_id in (x.busy or {}).items()},
     )
     if x.balance_usdc is not None:
         snap.balances = {"USDC": x.balance_usdc, "CASH": x.balance_cash, "SOL": x.balance_sol}
