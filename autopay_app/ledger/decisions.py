@@ -22,9 +22,10 @@ decision per API, as one event each used to read; the readers go through it
 
 When a BUY's (agent, API) already has a queued job (its queueing lock is taken: a
 race with another process, since the tick leaves APIs with a job in flight alone), the
-statement fails as a whole and is rolled back to its savepoint; the tick is then
-written the slow way (:func:`write` after one :func:`~autopay_app.ledger.queue.defer`
-per job), where such a BUY is recorded SKIPPED (in an event of its own).
+statement fails as a whole and its transaction is rolled back; the tick is then written
+the slow way in another (:func:`record_one_by_one`: one
+:func:`~autopay_app.ledger.queue.defer` per job, then :func:`write`), where such a BUY
+is recorded SKIPPED (in an event of its own).
 """
 
 from __future__ import annotations
@@ -110,22 +111,16 @@ def tick_ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def record(
-    session: Session,
+def _params(
     agent_id: uuid.UUID,
     decisions: list[dict[str, Any]],
-    *,
     tokens: Decimal,
     at: datetime,
     plan: dict[str, Any] | None,
-    jobs: Sequence[queue.PaidFetchJob] = (),
-    concurrency: int = 4,
-    skips: Sequence[Skip] = (),
-) -> dict[str, int]:
-    """The tick's jobs, events and pacing state in the caller's transaction (one
-    statement; see the module): ``decisions`` as details dicts (the BUYs' become their
-    events; a SKIP's goes into the tick event), ``skips`` the tick's SKIPs as tuples
-    (the tick passes them so). Returns request id -> job id of the jobs deferred."""
+    jobs: Sequence[queue.PaidFetchJob],
+    concurrency: int,
+    skips: Sequence[Skip],
+) -> dict[str, Any]:
     wanted = [
         {
             "request_id": str(job.request_id),
@@ -141,7 +136,7 @@ def record(
     for d in decisions:
         d["tick"] = tick
     bought = dict.fromkeys((str(j.request_id) for j in jobs), None)
-    params = {
+    return {
         "agent_id": str(agent_id),
         "jobs": json.dumps(wanted),
         "rows": _document(decisions, bought, skips, tick),
@@ -149,25 +144,65 @@ def record(
         "at": at,
         "plan": None if plan is None else json.dumps(plan),
     }
-    try:
-        with session.begin_nested():
-            result: Any = session.execute(_RECORD, params)
-            return {str(request_id): int(job_id) for request_id, job_id in result}
-    except sa.exc.IntegrityError:  # a queueing lock is taken: one job at a time
-        deferred: dict[str, int] = {}
-        for job in jobs:
-            job_id = queue.defer(session, job, concurrency)
-            if job_id is not None:
-                deferred[str(job.request_id)] = job_id
-        write(session, agent_id, decisions, deferred, skips, tick)
-        session.execute(
-            sa.text(
-                "UPDATE monitor_settings SET pacing_tokens = :tokens, pacing_at = :at, "
-                "next_plan = CAST(:plan AS jsonb), last_tick_at = :at WHERE agent_id = :agent_id"
-            ),
-            params,
-        )
-        return deferred
+
+
+def record(
+    session: Session,
+    agent_id: uuid.UUID,
+    decisions: list[dict[str, Any]],
+    *,
+    tokens: Decimal,
+    at: datetime,
+    plan: dict[str, Any] | None,
+    jobs: Sequence[queue.PaidFetchJob] = (),
+    concurrency: int = 4,
+    skips: Sequence[Skip] = (),
+) -> dict[str, int]:
+    """The tick's jobs, events and pacing state in the caller's transaction, in one
+    statement (see the module): ``decisions`` as details dicts (the BUYs' become their
+    events; a SKIP's goes into the tick event), ``skips`` the tick's SKIPs as tuples
+    (the tick passes them so). Returns request id -> job id of the jobs deferred.
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: a BUY's queueing lock is taken; the caller's
+            transaction is then spoilt: roll it back and :func:`record_one_by_one` in
+            another (no savepoint here: it cost two round trips every tick).
+    """
+    params = _params(agent_id, decisions, tokens, at, plan, jobs, concurrency, skips)
+    result: Any = session.execute(_RECORD, params)
+    return {str(request_id): int(job_id) for request_id, job_id in result}
+
+
+def record_one_by_one(
+    session: Session,
+    agent_id: uuid.UUID,
+    decisions: list[dict[str, Any]],
+    *,
+    tokens: Decimal,
+    at: datetime,
+    plan: dict[str, Any] | None,
+    jobs: Sequence[queue.PaidFetchJob] = (),
+    concurrency: int = 4,
+    skips: Sequence[Skip] = (),
+) -> dict[str, int]:
+    """:func:`record` when a queueing lock is taken, in the caller's transaction: one
+    :func:`~autopay_app.ledger.queue.defer` per job (a BUY whose job is refused is
+    recorded SKIPPED), then the events and the pacing state."""
+    params = _params(agent_id, decisions, tokens, at, plan, jobs, concurrency, skips)
+    deferred: dict[str, int] = {}
+    for job in jobs:
+        job_id = queue.defer(session, job, concurrency)
+        if job_id is not None:
+            deferred[str(job.request_id)] = job_id
+    write(session, agent_id, decisions, deferred, skips, tick_ms(at))
+    session.execute(
+        sa.text(
+            "UPDATE monitor_settings SET pacing_tokens = :tokens, pacing_at = :at, "
+            "next_plan = CAST(:plan AS jsonb), last_tick_at = :at WHERE agent_id = :agent_id"
+        ),
+        params,
+    )
+    return deferred
 
 
 def write(

@@ -472,20 +472,18 @@ def record_tick(
     SKIP dicts among ``decisions`` and ``skips``), the pacing state and the tick time.
 
     Returns request id -> job id of the jobs deferred; a BUY whose (agent, API) already
-    had a queued job is recorded SKIPPED instead (its queueing lock refused it).
+    had a queued job is recorded SKIPPED instead (its queueing lock refused it: the
+    statement fails, and the tick is written again one job at a time).
     """
-    with session.begin():
-        return decisions_log.record(
-            session,
-            agent_id,
-            decisions,
-            tokens=tokens,
-            at=at,
-            plan=plan,
-            jobs=jobs,
-            concurrency=concurrency,
-            skips=skips,
-        )
+    args = (session, agent_id, decisions)
+    kwargs: dict[str, Any] = {"tokens": tokens, "at": at, "plan": plan, "jobs": jobs}
+    kwargs |= {"concurrency": concurrency, "skips": skips}
+    try:
+        with session.begin():
+            return decisions_log.record(*args, **kwargs)
+    except sa.exc.IntegrityError:  # a queueing lock is taken: one job at a time
+        with session.begin():
+            return decisions_log.record_one_by_one(*args, **kwargs)
 
 
 def record_top_up(

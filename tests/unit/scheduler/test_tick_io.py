@@ -126,11 +126,12 @@ def test_a_taken_queueing_lock_records_that_buy_skipped_and_keeps_the_rest(
         taken = queue.defer(session, earlier, 4)
     (row_a, job_a), (row_b, job_b) = _buy(agent, A), _buy(agent, B)
     at = datetime.now(UTC)
+    agent_id = agent.id  # the failed first write's rollback expires the session's objects
     deferred = monitoring.record_tick(
-        session, agent.id, [row_a, row_b], tokens=Decimal(0), at=at, plan=None, jobs=[job_a, job_b]
+        session, agent_id, [row_a, row_b], tokens=Decimal(0), at=at, plan=None, jobs=[job_a, job_b]
     )
     assert list(deferred) == [str(job_b.request_id)] and taken not in deferred.values()
-    events = _events(session, agent.id)
+    events = _events(session, agent_id)
     assert events[A].details["decision"] == "SKIPPED" and events[A].related_id is None
     assert "job_id" not in events[A].details and "request_id" not in events[A].details
     assert events[A].details["reason"] == "in flight: a job is already queued"
@@ -141,7 +142,7 @@ def test_a_taken_queueing_lock_records_that_buy_skipped_and_keeps_the_rest(
             sa.text("SELECT args->>'url' FROM procrastinate.procrastinate_jobs ORDER BY id")
         ).all()
         last = session.scalar(
-            sa.select(MonitorSettings.last_tick_at).where(MonitorSettings.agent_id == agent.id)
+            sa.select(MonitorSettings.last_tick_at).where(MonitorSettings.agent_id == agent_id)
         )
     assert urls == [A, B] and last == at  # one job per (agent, API); pacing state written
 
