@@ -196,15 +196,18 @@ def run(
         hot_total = hot_n * (2 if writers > 1 else 1)
         with progress("paying (hot path)", total=hot_total, unit="paid requests") as bar:
             hot = ledger_hot.run(url, hot_agent, hot_n, writers, bar.advance)
+        audit_us = ledger_hot.audit_event_us(url, hot_agent, AUDIT_EVENTS)
         with progress("filling audit_events", total=audit_rows, unit="rows") as bar:
             fill_audit(engine, audit_rows, bar.advance)
         figures = measure_queries(engine)
         engine.dispose()
-    return Written(write, written, hot), figures
+    return Written(write, written, hot, audit_us), figures
 
 
 #: Paid requests of the hot-path table (fewer when the session is smaller).
 HOT_REQUESTS = 500
+#: Status-change audit rows inserted alone for the per-event figure.
+AUDIT_EVENTS = 2000
 
 PROJECT_ROWS = sa.text(
     "SELECT (SELECT count(*) FROM api_requests), (SELECT count(*) FROM payments), "
@@ -217,6 +220,8 @@ class Written:
     figures: list[ledger_write.WriteFigure]
     rows: tuple[int, ...]
     hot: list[ledger_hot.HotFigure] = field(default_factory=list)
+    #: Backend CPU (us) of one status change's audit row alone (None: not visible here).
+    audit_event_us: float | None = None
 
 
 def _project_rows(engine: sa.Engine) -> tuple[int, ...]:
@@ -284,6 +289,12 @@ def report(written: Written, figures: list[QueryFigure], audit_rows: int) -> Non
         "with concurrent writers)"
     )
     _report_hot(written.hot)
+    if written.hot:
+        cost = "n/a" if written.audit_event_us is None else f"{written.audit_event_us:.1f}"
+        click.echo(
+            f"  audit event: {cost} us backend CPU per status change's row ({AUDIT_EVENTS:,} "
+            "inserted alone by one server-side loop, rolled back; indexes and key included)"
+        )
     click.echo(f"\naudit queries at {audit_rows:,} rows (ms)")
     click.echo(f"  {'query':<24} {'p50':>8} {'p95':>8} {'no-index p50':>13} {'ratio':>8}  index")
     for f in figures:

@@ -9,7 +9,8 @@ in one transaction. Sequentially: wall time per paid request and the CPU its
 PostgreSQL backend spent (``/proc/<pid>/schedstat``; None when the server is on
 another host). With ``writers`` threads paying for one agent (its spend lock
 shared): paid requests per second and the reservation's time, lock wait
-included.
+included. And one status change's audit row alone (:func:`audit_event_us`): the
+backend CPU of inserting it, its indexes and foreign key included.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from autopay_app.devtools import samples
@@ -187,3 +190,40 @@ def run(url: str, agent_id: uuid.UUID, n: int, writers: int, advance: Advance) -
         finally:
             many.dispose()
     return figures
+
+
+#: One status change's audit row as the payment trigger writes it (both ids, a signature,
+#: the actor), inserted ``n`` times by one server-side loop (no round trips counted).
+_AUDIT_LOOP = """
+CREATE FUNCTION pg_temp.autopay_bench_audit(n integer, agent uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    payment uuid;
+    request uuid;
+BEGIN
+    FOR i IN 1..n LOOP
+        payment := gen_random_uuid();
+        request := gen_random_uuid();
+        INSERT INTO audit_events (agent_id, event_type, severity, related_id, details)
+        VALUES (agent, 'PAYMENT_STATUS', 'INFO', payment, jsonb_build_object(
+            'payment_id', payment, 'api_request_id', request, 'from', 'SIGNED',
+            'to', 'CONFIRMED', 'amount', '0.010000000', 'currency', 'USDC',
+            'payment_hash', md5(payment::text) || md5(request::text), 'actor', 'bench:audit'));
+    END LOOP;
+END $$
+"""
+
+
+def audit_event_us(url: str, agent_id: uuid.UUID, n: int) -> float | None:
+    """Backend CPU (microseconds) of one status change's audit row, alone: ``n`` rows
+    inserted by one server-side loop in a transaction rolled back afterwards (None: the
+    server's CPU is not visible here)."""
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq) as conn:
+        conn.execute(_AUDIT_LOOP)
+        conn.execute("SELECT pg_temp.autopay_bench_audit(50, %s)", (agent_id,))  # warm
+        before = _backend_ns(conn)
+        conn.execute("SELECT pg_temp.autopay_bench_audit(%s, %s)", (n, agent_id))
+        after = _backend_ns(conn)
+        conn.rollback()
+    return None if before is None or after is None else (after - before) / 1e3 / n

@@ -45,6 +45,8 @@ def test_bench_ledger_reports_writes_and_queries(
     )
     assert re.search(r"^\s+8\s+\d+(\s+\d+\.\d\d){4}\s+n/a$", result.stdout, re.M), result.stdout
     assert re.search(r"^paying \(hot path\): \d+/80 paid requests", result.stderr, re.M)
+    # One status change's audit row alone: what each of the six of a paid request costs.
+    assert re.search(r"^  audit event: \d+\.\d us backend CPU per status", result.stdout, re.M)
     for name in ("latest 50 for an agent", "type + severity", "full-text search"):
         assert re.search(rf"{re.escape(name)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+x", result.output)
         assert f"EXPLAIN {name}:" in result.output
