@@ -37,7 +37,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         AUTOPAY_SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url or "postgresql+psycopg://postgres@/autopay",
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
     )
     app.config.from_mapping(overrides)
     register_extensions(
@@ -78,9 +77,12 @@ def register_extensions(app: Flask, *, embedded: bool) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     # Work as the application role (autopay_app/db_roles.py); AUTOPAY_DB_ROLE="" keeps
     # the login user's rights.
-    from autopay_app import db_roles
+    # A pooled connection the server dropped is replaced at checkout, without the
+    # round trip of pool_pre_ping (autopay_app/db_liveness.py).
+    from autopay_app import db_liveness, db_roles
 
     with app.app_context():
+        db_liveness.install(db.engine)
         db_roles.install(db.engine, app.config.get("AUTOPAY_DB_ROLE", db_roles.APP))
     if embedded:
         with app.app_context():

@@ -47,7 +47,7 @@ from solders.keypair import Keypair
 from sqlalchemy import Integer, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from autopay_app import db_roles
+from autopay_app import db_liveness, db_roles
 from autopay_app.agent import Agent
 from autopay_app.agent.gateway import bare_sdk_session
 from autopay_app.config import Settings
@@ -237,6 +237,7 @@ def _agent(
         agent_name=None,
     )
     engine = create_engine(url, pool_size=12)
+    db_liveness.install(engine)  # as in the app: dropped connections replaced at checkout
     db_roles.install(engine)  # as in the app: the agent works as the application role
     agent = Agent(settings, engine, http_timeout=10)
     policies.update(
