@@ -437,7 +437,12 @@ def _check_transfer(ctx: AgentContext, signed: Signed, tx_hash: str) -> Check:
     offer = signed.decided.choice.offer
     payer = signed.decided.payer or ctx.address
     expected = Expected(
-        payer, signed.payment.payer_signature, offer.asset, offer.pay_to, offer.amount_atomic
+        payer,
+        signed.payment.payer_signature,
+        offer.asset,
+        offer.pay_to,
+        offer.amount_atomic,
+        signed.payment.transaction_b64,  # the landed message must be the one signed
     )
     try:
         return settle.check_on_chain(ctx, expected, tx_hash), None
