@@ -290,22 +290,45 @@ def expand(details: dict[str, Any] | None) -> list[dict[str, Any]]:
         return []
     if details.get("kind") != TICK_KIND:
         return [details]
-    reasons = details.get("reasons") or []
-    tick = details.get("tick")
-    out = []
-    for prefix, group in (details.get("skipped") or {}).items():
-        for rest, values in group.items():
-            reason, rank, score, *extra = values
-            d: dict[str, Any] = {"api": prefix + rest, "decision": "SKIPPED"}
-            d |= {"reason": reasons[reason], "rank": rank, "scores": {"score": score}}
-            if extra:
-                d |= extra[0]
-            if tick is not None:
-                d["tick"] = tick
-            d["kind"] = DECISION_KIND
-            out.append(d)
+    reasons, tick = details.get("reasons") or [], details.get("tick")
+    out = [
+        _skip(prefix + rest, values, reasons, tick)
+        for prefix, group in (details.get("skipped") or {}).items()
+        for rest, values in group.items()
+    ]
     out.sort(key=_skip_order)
     return out
+
+
+def pick(details: dict[str, Any] | None, urls: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The decisions of one Phase 3 event on ``urls`` (URL -> as :func:`expand` reads
+    it), looked up without expanding a whole tick event."""
+    if not details:
+        return {}
+    if details.get("kind") != TICK_KIND:
+        url = details.get("api")
+        return {url: details} if isinstance(url, str) and url in set(urls) else {}
+    reasons, tick = details.get("reasons") or [], details.get("tick")
+    skipped, out = details.get("skipped") or {}, {}
+    for url in urls:
+        cut = url.rfind("/") + 1
+        values = (skipped.get(url[:cut]) or {}).get(url[cut:])
+        if values is not None:
+            out[url] = _skip(url, values, reasons, tick)
+    return out
+
+
+def _skip(url: str, values: list[Any], reasons: list[str], tick: int | None) -> dict[str, Any]:
+    """One SKIP of a tick event as its own event read."""
+    reason, rank, score, *extra = values
+    d: dict[str, Any] = {"api": url, "decision": "SKIPPED"}
+    d |= {"reason": reasons[reason], "rank": rank, "scores": {"score": score}}
+    if extra:
+        d |= extra[0]
+    if tick is not None:
+        d["tick"] = tick
+    d["kind"] = DECISION_KIND
+    return d
 
 
 def _skip_order(d: dict[str, Any]) -> tuple[bool, int, float, str]:

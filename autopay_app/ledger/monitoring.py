@@ -551,25 +551,34 @@ def _tick_order(d: dict[str, Any]) -> tuple[int, int]:
     return (0, rank) if d.get("decision") != "SKIPPED" and isinstance(rank, int) else (1, 0)
 
 
-#: Decision events read back at most to find each API's latest decision.
-LATEST_EVENTS = 200
+#: Decision events read back at most to find each API's latest decision, and per page.
+LATEST_EVENTS, LATEST_PAGE = 60, 6
 
 
 def latest_decisions(
     session: Session, agent_id: uuid.UUID, urls: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Each of ``urls``'s latest Phase 3 decision (with ``at``): the newest events read
-    back until every URL is found (at most :data:`LATEST_EVENTS` events)."""
-    wanted, found = set(urls), {}
+    back, a page at a time, until every URL is found (at most :data:`LATEST_EVENTS`
+    events; an API not decided in them has none). A tick event is looked up, not
+    expanded (:func:`autopay_app.ledger.decisions.pick`)."""
+    missing: set[str] = set(urls)
+    found: dict[str, dict[str, Any]] = {}
+    before, scanned = None, 0
     with session.begin():
-        result = session.execute(_decision_events(agent_id).limit(LATEST_EVENTS))
-        for e in result:
-            for d in _expanded(e.created_at, e.details):
-                url = d.get("api")
-                if url in wanted and url not in found:
-                    found[url] = d
-            if len(found) == len(wanted):
+        while missing and scanned < LATEST_EVENTS:
+            query = _decision_events(agent_id).limit(LATEST_PAGE)
+            if before is not None:
+                query = query.where(AuditEvent.created_at < before)
+            page = session.execute(query).all()
+            for e in page:
+                for url, d in decisions_log.pick(e.details, missing).items():
+                    found[url] = {"at": e.created_at.isoformat(), **d}
+                missing -= found.keys()
+            scanned += len(page)
+            if len(page) < LATEST_PAGE:
                 break
+            before = page[-1].created_at
     return found
 
 

@@ -300,3 +300,16 @@ def test_the_skips_of_a_tick_are_one_compact_event_and_read_back_whole(session: 
     assert latest[B]["reason"] == "daily budget: 0 left for today"
     assert latest[B]["tick"] == decisions.tick_ms(later)
     assert latest[A]["decision"] == "BOUGHT" and latest[E]["reason"] == "no price"
+    for n in range(monitoring.LATEST_PAGE + 2):  # A's decision now beyond the first page
+        monitoring.record_tick(
+            session,
+            agent.id,
+            [],
+            tokens=Decimal(0),
+            at=later + timedelta(seconds=n + 1),
+            plan=None,
+            skips=[(B, f"tick {n}", None, 0.0, None)],
+        )
+    latest = monitoring.latest_decisions(session, agent.id, [A, B])
+    assert latest[A]["decision"] == "BOUGHT" and latest[A]["tick"] == ms
+    assert latest[B]["reason"] == f"tick {monitoring.LATEST_PAGE + 1}"
