@@ -146,8 +146,11 @@ class Decision:
 
 def score(c: Candidate, now: datetime) -> Scores:
     """Urgency, reliability, value and value-per-price of ``c`` at ``now``."""
-    age = None if c.last_access is None else max((now - c.last_access).total_seconds(), 0.0)
-    urgency = STALE_CAP if age is None else min(age / c.ttl_s, STALE_CAP)
+    if c.last_access is None:
+        age, urgency = None, STALE_CAP
+    else:
+        age = max((now - c.last_access).total_seconds(), 0.0)
+        urgency = min(age / c.ttl_s, STALE_CAP)
     reliability = 1.0 / (1 + c.failures) * (0.5 if c.breaker == "HALF_OPEN" else 1.0)
     value = float(c.weight) * urgency * reliability
     price = float(c.price) if c.price else 0.0
@@ -215,18 +218,26 @@ def decide(candidates: list[Candidate], budget: Budget, now: datetime) -> list[D
         if reason:
             out.append(Decision(c.url, SKIP, reason, s, c.price, c.asset, c.ttl_s, c.weight))
         else:
-            ranked.append((c, s))
-    ranked.sort(key=lambda cs: (-cs[1].score, cs[0].url))
+            ranked.append((-s.score, c.url, c, s))
+    ranked.sort(key=_by_score)
     per_asset: dict[str, Decimal] = {}
     spent, buys, saving = Decimal(0), 0, None
     decided = []
-    for rank, (c, s) in enumerate(ranked, 1):
+    for rank, (_, url, c, s) in enumerate(ranked, 1):
         assert c.price is not None
-        d = Decision(c.url, SKIP, "", s, c.price, c.asset, c.ttl_s, c.weight, rank)
-        asset_spent = per_asset.get(c.asset, Decimal(0))
         if buys >= budget.max_buys:
-            d.reason = f"tick limit: {buys} purchases already this tick"
-        elif saving is not None:
+            # the tick's purchases are made: the rest read the same (no budget arithmetic)
+            limit = f"tick limit: {buys} purchases already this tick"
+            decided += [
+                Decision(
+                    r[1], SKIP, limit, r[3], r[2].price, r[2].asset, r[2].ttl_s, r[2].weight, n
+                )
+                for n, r in enumerate(ranked[rank - 1 :], rank)
+            ]
+            break
+        d = Decision(url, SKIP, "", s, c.price, c.asset, c.ttl_s, c.weight, rank)
+        asset_spent = per_asset.get(c.asset, Decimal(0))
+        if saving is not None:
             d.reason = f"saving the allowance for higher-ranked {saving}"
         elif (why := _budget_skip(c, budget, spent, asset_spent)) is not None:
             d.reason = why
@@ -244,7 +255,16 @@ def decide(candidates: list[Candidate], budget: Budget, now: datetime) -> list[D
             spent, buys = spent + c.price, buys + 1
             per_asset[c.asset] = asset_spent + c.price
         decided.append(d)
-    return decided + sorted(out, key=lambda d: (-d.scores.score, d.url))
+    out.sort(key=_skipped_order)
+    return decided + out
+
+
+def _by_score(r: tuple[float, str, Candidate, Scores]) -> tuple[float, str]:
+    return r[0], r[1]
+
+
+def _skipped_order(d: Decision) -> tuple[float, str]:
+    return -d.scores.score, d.url
 
 
 def plan(
