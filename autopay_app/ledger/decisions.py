@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,24 @@ KINDS = (DECISION_KIND, TICK_KIND)
 #: One SKIP as the tick event keeps it: URL, reason, rank (None: not ranked), score and
 #: its extras (``affordable_in_s``, ``job_id``; None when it has none).
 Skip = tuple[str, str, int | None, float | None, dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one Phase 3 tick writes: its ``decisions`` as details dicts (the BUYs' become
+    their events; a SKIP's goes into the tick event), ``skips`` the tick's SKIPs as
+    tuples, the BUYs' paid-fetch ``jobs`` (``concurrency``: their lock), and the pacing
+    state (``tokens`` at ``at``, the next ``plan``)."""
+
+    decisions: list[dict[str, Any]]
+    tokens: Decimal
+    at: datetime
+    plan: dict[str, Any] | None
+    jobs: Sequence[queue.PaidFetchJob] = ()
+    concurrency: int = 4
+    skips: Sequence[Skip] = ()
+
+
 #: Format of a tick event (``details.v``).
 TICK_FORMAT = 1
 #: Keys a SKIP's details may have to go into the tick event (the terms and the other
@@ -111,90 +130,56 @@ def tick_ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def _params(
-    agent_id: uuid.UUID,
-    decisions: list[dict[str, Any]],
-    tokens: Decimal,
-    at: datetime,
-    plan: dict[str, Any] | None,
-    jobs: Sequence[queue.PaidFetchJob],
-    concurrency: int,
-    skips: Sequence[Skip],
-) -> dict[str, Any]:
+def _params(agent_id: uuid.UUID, tick: Tick) -> dict[str, Any]:
     wanted = [
         {
             "request_id": str(job.request_id),
             "queue": queue.PAID_FETCH_QUEUE,
             "task": queue.PAID_FETCH_TASK,
-            "lock": job.lock(concurrency),
+            "lock": job.lock(tick.concurrency),
             "queueing_lock": job.queueing_lock(),
             "args": job.args(),
         }
-        for job in jobs
+        for job in tick.jobs
     ]
-    tick = tick_ms(at)
-    for d in decisions:
-        d["tick"] = tick
-    bought = dict.fromkeys((str(j.request_id) for j in jobs), None)
+    name = tick_ms(tick.at)
+    for d in tick.decisions:
+        d["tick"] = name
+    bought = dict.fromkeys((str(j.request_id) for j in tick.jobs), None)
     return {
         "agent_id": str(agent_id),
         "jobs": json.dumps(wanted),
-        "rows": _document(decisions, bought, skips, tick),
-        "tokens": tokens,
-        "at": at,
-        "plan": None if plan is None else json.dumps(plan),
+        "rows": _document(tick.decisions, bought, tick.skips, name),
+        "tokens": tick.tokens,
+        "at": tick.at,
+        "plan": None if tick.plan is None else json.dumps(tick.plan),
     }
 
 
-def record(
-    session: Session,
-    agent_id: uuid.UUID,
-    decisions: list[dict[str, Any]],
-    *,
-    tokens: Decimal,
-    at: datetime,
-    plan: dict[str, Any] | None,
-    jobs: Sequence[queue.PaidFetchJob] = (),
-    concurrency: int = 4,
-    skips: Sequence[Skip] = (),
-) -> dict[str, int]:
-    """The tick's jobs, events and pacing state in the caller's transaction, in one
-    statement (see the module): ``decisions`` as details dicts (the BUYs' become their
-    events; a SKIP's goes into the tick event), ``skips`` the tick's SKIPs as tuples
-    (the tick passes them so). Returns request id -> job id of the jobs deferred.
+def record(session: Session, agent_id: uuid.UUID, tick: Tick) -> dict[str, int]:
+    """The ``tick``'s jobs, events and pacing state in the caller's transaction, in one
+    statement (see the module). Returns request id -> job id of the jobs deferred.
 
     Raises:
         sqlalchemy.exc.IntegrityError: a BUY's queueing lock is taken; the caller's
             transaction is then spoilt: roll it back and :func:`record_one_by_one` in
             another (no savepoint here: it cost two round trips every tick).
     """
-    params = _params(agent_id, decisions, tokens, at, plan, jobs, concurrency, skips)
-    result: Any = session.execute(_RECORD, params)
+    result: Any = session.execute(_RECORD, _params(agent_id, tick))
     return {str(request_id): int(job_id) for request_id, job_id in result}
 
 
-def record_one_by_one(
-    session: Session,
-    agent_id: uuid.UUID,
-    decisions: list[dict[str, Any]],
-    *,
-    tokens: Decimal,
-    at: datetime,
-    plan: dict[str, Any] | None,
-    jobs: Sequence[queue.PaidFetchJob] = (),
-    concurrency: int = 4,
-    skips: Sequence[Skip] = (),
-) -> dict[str, int]:
+def record_one_by_one(session: Session, agent_id: uuid.UUID, tick: Tick) -> dict[str, int]:
     """:func:`record` when a queueing lock is taken, in the caller's transaction: one
     :func:`~autopay_app.ledger.queue.defer` per job (a BUY whose job is refused is
     recorded SKIPPED), then the events and the pacing state."""
-    params = _params(agent_id, decisions, tokens, at, plan, jobs, concurrency, skips)
+    params = _params(agent_id, tick)
     deferred: dict[str, int] = {}
-    for job in jobs:
-        job_id = queue.defer(session, job, concurrency)
+    for job in tick.jobs:
+        job_id = queue.defer(session, job, tick.concurrency)
         if job_id is not None:
             deferred[str(job.request_id)] = job_id
-    write(session, agent_id, decisions, deferred, skips, tick_ms(at))
+    write(session, agent_id, tick.decisions, deferred, tick.skips, tick_ms(tick.at))
     session.execute(
         sa.text(
             "UPDATE monitor_settings SET pacing_tokens = :tokens, pacing_at = :at, "

@@ -487,15 +487,13 @@ def record_tick(
     had a queued job is recorded SKIPPED instead (its queueing lock refused it: the
     statement fails, and the tick is written again one job at a time).
     """
-    args = (session, agent_id, decisions)
-    kwargs: dict[str, Any] = {"tokens": tokens, "at": at, "plan": plan, "jobs": jobs}
-    kwargs |= {"concurrency": concurrency, "skips": skips}
+    tick = decisions_log.Tick(decisions, tokens, at, plan, jobs, concurrency, skips)
     try:
         with session.begin():
-            return decisions_log.record(*args, **kwargs)
+            return decisions_log.record(session, agent_id, tick)
     except sa.exc.IntegrityError:  # a queueing lock is taken: one job at a time
         with session.begin():
-            return decisions_log.record_one_by_one(*args, **kwargs)
+            return decisions_log.record_one_by_one(session, agent_id, tick)
 
 
 def record_top_up(

@@ -44,15 +44,19 @@ class _Server(ThreadingHTTPServer):
         pass  # the timed-out client hung up before the slow answer: expected
 
 
-@pytest.fixture
-def url() -> Iterator[str]:
-    server = _Server(("127.0.0.1", 0), _Handler)
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    yield from _serve(_Handler)
 
 
 def test_a_result_is_returned_as_json(url: str) -> None:
@@ -110,13 +114,7 @@ class _KeepAliveHandler(_Handler):
 @pytest.fixture
 def keep_alive_url() -> Iterator[str]:
     _KeepAliveHandler.peers = []
-    server = _Server(("127.0.0.1", 0), _KeepAliveHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_KeepAliveHandler)
 
 
 def test_a_thread_keeps_its_connection_and_replaces_one_the_server_closed(
