@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -148,12 +148,12 @@ def reserve(
     params = {
         "payment_id": ref.payment_id,
         "request_id": ref.request_id,
-        **asdict(terms),
+        **vars(terms),  # flat fields: no deep copy (asdict cost ~45 us per payment)
         "endpoint": endpoint,
         "url": url,
         "actor": ref.actor,
         "flush": flush,
-        **(asdict(signed) if signed is not None else _UNSIGNED),
+        **(vars(signed) if signed is not None else _UNSIGNED),
     }
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_RESERVE, params, prepare=True)
@@ -188,7 +188,7 @@ WHERE id = %(request_id)s
 def sign_ahead(conn: direct.Connection, ref: PaymentRef, signed: SignedBytes) -> None:
     """The signed bytes on the payment (INITIATED -> SIGNED), in the transaction of
     :func:`reserve`; the request follows in :func:`mark_paid`."""
-    conn.execute(_SIGN_AHEAD, {"payment_id": ref.payment_id, **asdict(signed)}, prepare=True)
+    conn.execute(_SIGN_AHEAD, {"payment_id": ref.payment_id, **vars(signed)}, prepare=True)
 
 
 def mark_paid(
