@@ -9,6 +9,7 @@ the status events' own ids since 0017: a search for a whole id also matches
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,13 +79,21 @@ def _whole_id(text: str) -> uuid.UUID | None:
         return None
 
 
+#: A URL's scheme: the index keeps a URL's host and path but not its scheme, and
+#: websearch_to_tsquery reads "http://host/path" as the words "http" and "/host/path"
+#: (a pasted URL found nothing).
+_SCHEME = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def text_match(text: str) -> sa.TextClause:
-    """Full-text search of ``details`` (websearch syntax); a whole id also finds the events
-    the index leaves it out of (a status event's own id, a payment's request id)."""
+    """Full-text search of ``details`` (websearch syntax; a URL is searched without its
+    scheme); a whole id also finds the events the index leaves it out of (a status
+    event's own id, a payment's request id)."""
     found = _whole_id(text)
+    words = _SCHEME.sub("", text)
     if found is None:
-        return sa.text(_WORDS).bindparams(q=text)
-    return sa.text(_IDS).bindparams(q=text, id=str(found))
+        return sa.text(_WORDS).bindparams(q=words)
+    return sa.text(_IDS).bindparams(q=words, id=str(found))
 
 
 def audit_page(session: Session, flt: AuditFilter) -> list[AuditEvent]:

@@ -102,6 +102,9 @@ def test_real_searches_find_what_they_found_before(session: Session) -> None:
     ):
         assert found == _found_before(session, text), text
         assert found, text
+    # A pasted URL, scheme and all, finds its request's events (0001's index found none).
+    assert _found(session, URL) == _found(session, f'"{URL}"')
+    assert _found(session, f"{URL} -timeout") == _found(session, ENDPOINT)
 
 
 def test_a_search_with_other_filters_keeps_them(session: Session) -> None:
