@@ -54,6 +54,10 @@ class Candidate(NamedTuple):
     last_access: datetime | None = None
     failures: int = 0
     breaker: str = CLOSED
+    #: ``weight`` and ``price`` as floats when the caller has them (the ledger read
+    #: converts in SQL; numeric -> float8 and float(Decimal) both round correctly)
+    weight_f: float | None = None
+    price_f: float | None = None
 
     @property
     def seller(self) -> str:
@@ -152,8 +156,12 @@ def score(c: Candidate, now: datetime) -> Scores:
         age = max((now - c.last_access).total_seconds(), 0.0)
         urgency = min(age / c.ttl_s, STALE_CAP)
     reliability = 1.0 / (1 + c.failures) * (0.5 if c.breaker == "HALF_OPEN" else 1.0)
-    value = float(c.weight) * urgency * reliability
-    price = float(c.price) if c.price else 0.0
+    weight = c.weight_f if c.weight_f is not None else float(c.weight)
+    value = weight * urgency * reliability
+    if c.price_f is not None:
+        price = c.price_f
+    else:
+        price = float(c.price) if c.price else 0.0
     return Scores(age, urgency, reliability, value, value / price if price else 0.0)
 
 

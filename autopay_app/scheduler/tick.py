@@ -143,15 +143,25 @@ def candidates(
     out = []
     for row in snap.apis:
         asset = _asset(row, snap.allowed_assets)
-        price, ttl = row.price, row.ttl_seconds
+        price, ttl, price_f = row.price, row.ttl_seconds, row.price_f
         if price is None or ttl is None:
             catalog_price, catalog_ttl = listed(lookup(row.url) or {}, asset)
-            price = price if price is not None else catalog_price
+            if price is None and catalog_price is not None:
+                price, price_f = catalog_price, float(catalog_price)
             ttl = ttl or catalog_ttl or DEFAULT_TTL_S
         breaker = snap.breakers.get(seller_of(row.url), CLOSED) if snap.breakers else CLOSED
         out.append(
             Candidate(
-                row.url, row.weight, price, asset, ttl, row.last_access, row.failures, breaker
+                row.url,
+                row.weight,
+                price,
+                asset,
+                ttl,
+                row.last_access,
+                row.failures,
+                breaker,
+                row.weight_f,
+                price_f,
             )
         )
     return out

@@ -52,6 +52,15 @@ def test_score_is_value_of_fresh_data_over_price() -> None:
     assert flaky.urgency == 4.0 and flaky.reliability == 0.125
 
 
+def test_score_takes_the_floats_the_ledger_read_converted() -> None:
+    plain = api("a", "3", "0.007", 60, age=90, failures=1)
+    floats = plain._replace(weight_f=3.0, price_f=0.007)
+    assert score(floats, NOW) == score(plain, NOW)
+    assert score(floats._replace(price_f=0.014), NOW).score == score(plain, NOW).score / 2
+    free = api("f", "1", "0", 60)._replace(weight_f=1.0, price_f=0.0)
+    assert score(free, NOW).score == 0.0
+
+
 def test_buys_the_best_that_fit_and_saves_for_a_dearer_top_candidate() -> None:
     apis = [
         api("cheap-low", "1", "0.01", 60),  # 400

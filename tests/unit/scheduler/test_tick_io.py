@@ -211,6 +211,10 @@ def test_the_read_is_one_transaction_with_the_per_api_figures_in_one_statement(
     by_url = {a.url: a for a in snap.apis}
     assert set(by_url) == {A, B} and snap.has_apis
     assert by_url[A].weight == Decimal(2) and by_url[A].source == "config"
+    # the scorer's floats come converted by the server, as float() converts the numerics
+    for a in snap.apis:
+        assert a.weight_f == float(a.weight) and type(a.weight_f) is float
+        assert a.price_f == (None if a.price is None else float(a.price))
     assert by_url[A].last_access == now - timedelta(seconds=30) and by_url[A].failures == 1
     assert by_url[B].last_access == now - timedelta(seconds=2400) and by_url[B].failures == 0
     assert snap.busy == {B: job_id}
