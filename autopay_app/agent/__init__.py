@@ -16,13 +16,13 @@ typed results of :mod:`autopay_app.agent.states`):
    (Phase 2 stops here: ``approval.hold``; ``pipeline.resume`` continues from
    ``approval.approved_decision``.)
 4. ``steps.reserve_sign_write_ahead``: signed with the agent's key; one
-   transaction under the spend lock (payment INITIATED, SIGNED with its bytes;
-   its commit does not wait for the WAL flush), then the request PAID in a
-   durable commit that flushes them too: nothing is sent before it returns.
+   statement under the spend lock writes the payment SIGNED with its bytes and
+   the request PAID, in one durable commit: nothing is sent before it returns.
 5. ``steps.deliver``: the signed bytes sent (retries resend them); a refusal
    diagnosed from the chain; the data and the receipt written (CONFIRMED,
-   ACCESSED), with VERIFIED in the same commit when the chain read is quick;
-   the balance row refreshed in the background.
+   ACCESSED), then VERIFIED when the chain read is quick (neither commit waits
+   for the WAL flush: the payment is durable since step 4, and reconciliation
+   reads the chain again); the balance row refreshed in the background.
 6. ``steps.verify``: VERIFIED, if the chain read was slow; a mismatch FAILED.
 
 Any failure becomes the ledger's record in one place,

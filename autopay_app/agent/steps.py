@@ -8,9 +8,9 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
     ask            Opened  -> Quoted          GET; the 402 parsed (a free answer ends here)
     decide         Quoted  -> Decided         policy chooses an offer; the balance covers it
     reserve_sign_write_ahead
-                   Decided -> Signed          signed (the agent's key); under the
-                                              spend lock INITIATED, SIGNED; then
-                                              request PAID (durable, flushes both)
+                   Decided -> Signed          signed (the agent's key); one statement
+                                              under the spend lock: payment SIGNED,
+                                              request PAID (one durable commit)
     deliver        Signed  -> Delivered       the same bytes sent (retried while valid);
                                               CONFIRMED / ACCESSED with data and receipt
     verify         Delivered -> FetchResult   the transfer read on chain: VERIFIED
@@ -18,7 +18,7 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
 Nothing is sent before the write-ahead commits. The PENDING row and the
 blockhash are written and read during the first GET; the transfer is read while
 the answer is parsed and the delivery written and, when that read is quick,
-VERIFIED joins the delivery's commit. A step raises a classified
+VERIFIED is written right after it. A step raises a classified
 :class:`~autopay_app.agent.errors.AgentError`; the pipeline records it.
 """
 
@@ -57,7 +57,7 @@ from autopay_app.ledger import direct, payments, requests_log, spend
 from autopay_app.models import ApiType, ConfirmationStatus
 
 DUPLICATE_HINTS = ("duplicate", "already", "replay")
-#: How long the delivery's commit waits for the chain read to join it (one commit, not two).
+#: How long the delivery waits for the chain read to write VERIFIED right after it.
 QUICK_CHECK_S = 0.05
 
 
@@ -201,9 +201,9 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
     PAID commit (durable) can anything be sent.
 
     The agent's own key signs first; one statement then takes the spend lock, checks
-    the caps and writes the payment SIGNED with its bytes (its commit does not wait for
-    the WAL flush, so the lock is held for that statement only), and the request's
-    PAID commit right after, on the same connection, flushes both. A person's wallet
+    the caps, writes the payment SIGNED with its bytes and the request PAID, and
+    commits durably (:func:`~autopay_app.ledger.payments.write_ahead`; the lock is
+    held for that statement only). A person's wallet
     is asked only once the caps allowed the payment: INITIATED, signed, SIGNED in one
     transaction under the lock.
 
@@ -239,17 +239,16 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
                 signed = _sign(ctx, decided, blockhash, ref.payment_id)
                 crash.point("after_sign")
                 with direct.autocommit(ctx.engine) as conn:
-                    payments.reserve(
+                    payments.write_ahead(
                         conn,
                         ref,
                         terms,
+                        _signed_bytes(signed, last_valid, decided.payer),
                         endpoint=request.endpoint,
                         url=request.url,
-                        flush=False,
-                        signed=_signed_bytes(signed, last_valid, decided.payer),
+                        x402=x402,
                     )
-                    crash.point("after_reserve")
-                    payments.mark_paid(conn, ref, x402)
+                crash.point("after_reserve")
         except spend.CapExceeded as exc:
             raise PolicyDenied(str(exc)) from None
         except spend.Unsettled:
@@ -366,14 +365,16 @@ def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
     if not tx_hash:
         raise SettlementPending("200 without a settlement receipt")
     # The chain is read while the answer is parsed and the delivery written; a quick read
-    # joins the delivery's transaction (CONFIRMED then VERIFIED, each audited, one
-    # commit), a slow one is written after.
+    # is written right after it (VERIFIED), a slow one in the verify step. Neither commit
+    # waits for the WAL flush: the payment is durable since the write-ahead, and a delivery
+    # lost with PostgreSQL's last fraction of a second leaves the ledger as a crash after
+    # the 200 does, which reconciliation settles from the chain (the transfer is read again).
     check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
     data = answer.json_or_text()
     delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
-    with direct.transaction(ctx.engine) as conn:
+    with direct.autocommit(ctx.engine) as conn:
         payments.mark_confirmed(
-            conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
+            conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery, flush=False
         )
         verified = _quick(check)
         if verified is not None:
@@ -396,6 +397,7 @@ def _mark_verified(conn: direct.Connection, ref: payments.PaymentRef, v: Verifie
         metadata=v.metadata,
         level=ConfirmationStatus.CONFIRMED,
         fee_lamports=v.fee_lamports,
+        flush=False,  # lost with PostgreSQL's last instant: the chain is read again
     )
 
 

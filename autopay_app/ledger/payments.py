@@ -3,18 +3,22 @@
 INITIATED (reserved under the spend lock) -> SIGNED (signed bytes committed
 *before* sending) -> CONFIRMED (seller's settlement receipt, or found on chain)
 -> VERIFIED (the agent read the transfer on chain itself), or FAILED. One
-function per transition: :func:`reserve` (SIGNED at once when the bytes were
-signed before the lock: the agent's own key), :func:`sign_ahead` (a person's
-wallet signs after the reservation) then :func:`mark_paid` (the durable commit of
-the write-ahead), :func:`mark_confirmed`, :func:`mark_verified`,
-:func:`mark_failed`. Each status change audits itself (a trigger,
-:mod:`autopay_app.ledger.audit`); the functions only name the actor.
+function per transition: :func:`write_ahead` (bytes the agent's own key signed
+before the lock: the reservation, SIGNED, and the request PAID in one durable
+statement), or :func:`reserve` then :func:`sign_ahead` (a person's wallet signs
+after the reservation) then :func:`mark_paid` (the durable commit of the
+write-ahead); :func:`mark_confirmed`, :func:`mark_verified`, :func:`mark_failed`.
+Each status change audits itself (a trigger, :mod:`autopay_app.ledger.audit`); the
+functions only name the actor.
 
 The transitions on the path of every paid request are single statements on the
-agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the reservation is
+agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the write-ahead is
 one statement (``autopay_reserve_payment()``: the spend lock, the caps read after
-it, the INSERT), then the request's PAID, confirmation and verification are one
-autocommit statement each.
+it, the INSERT; then the request PAID) and one durable commit, then confirmation
+and verification are one autocommit statement each, whose commits need not wait
+for the WAL flush (``flush=False``): the payment is durable since the write-ahead,
+and a confirmation lost with PostgreSQL's last instant is read from the chain again
+by reconciliation, as after a crash right after the seller's answer.
 """
 
 from __future__ import annotations
@@ -145,7 +149,39 @@ def reserve(
         spend.CapExceeded: A cap would be exceeded.
         spend.Unsettled: An earlier payment for ``url`` may still land.
     """
-    params = {
+    params = _reserve_params(ref, terms, endpoint, url, flush, signed)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_RESERVE, params, prepare=True)
+        row = cur.fetchone()
+    return _granted(row, ref, terms, endpoint, url)
+
+
+#: The reservation and, when it was granted, the request PAID: one statement, one
+#: durable commit (the write-ahead of bytes the agent's own key signed before the lock).
+_WRITE_AHEAD = f"""
+WITH r AS MATERIALIZED ({_RESERVE.strip()}), paid AS (
+    UPDATE api_requests
+    SET status = 'PAID',
+        http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
+        x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
+        response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
+    FROM r
+    WHERE r.reserved AND id = %(request_id)s
+    RETURNING 1
+)
+SELECT r.*, (SELECT count(*) FROM paid) AS paid FROM r
+"""
+
+
+def _reserve_params(
+    ref: PaymentRef,
+    terms: Terms,
+    endpoint: str,
+    url: str | None,
+    flush: bool,
+    signed: SignedBytes | None,
+) -> dict[str, Any]:
+    return {
         "payment_id": ref.payment_id,
         "request_id": ref.request_id,
         **vars(terms),  # flat fields: no deep copy (asdict cost ~45 us per payment)
@@ -155,14 +191,48 @@ def reserve(
         "flush": flush,
         **(vars(signed) if signed is not None else _UNSIGNED),
     }
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_RESERVE, params, prepare=True)
-        row = cur.fetchone()
+
+
+def _granted(
+    row: dict[str, Any] | None, ref: PaymentRef, terms: Terms, endpoint: str, url: str | None
+) -> Reservation:
+    """The reservation ``row`` describes, or the refusal with its reason."""
     if row is None or not row["reserved"]:
         policy = row if row is not None and row["per_request_cap"] is not None else None
         spend.checked(policy, terms.amount, endpoint, url)  # raises with the reason
         raise spend.CapExceeded("the ledger's cap check refused the reservation")
     return Reservation(ref.payment_id, Decimal(row["hour"]), Decimal(row["day"]))
+
+
+def write_ahead(
+    conn: direct.Connection,
+    ref: PaymentRef,
+    terms: Terms,
+    signed: SignedBytes,
+    *,
+    endpoint: str,
+    url: str | None,
+    x402: tuple[dict[str, Any], dict[str, Any]] | None = None,
+) -> Reservation:
+    """:func:`reserve` with ``signed`` bytes and :func:`mark_paid` in one statement on
+    an autocommit ``conn``: under the spend lock the caps are read, the payment is
+    written SIGNED and its request PAID, in one durable commit (nothing may be sent
+    before it returns). Refused: nothing was written.
+
+    Raises:
+        spend.CapExceeded: A cap would be exceeded.
+        spend.Unsettled: An earlier payment for ``url`` may still land.
+    """
+    params = _reserve_params(ref, terms, endpoint, url, True, signed)
+    params.update(
+        http_status=402 if x402 else None,
+        x402_instructions=_json(x402[0]) if x402 else None,
+        response_headers=_json({"402": x402[1]}) if x402 else None,
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_WRITE_AHEAD, params, prepare=True)
+        row = cur.fetchone()
+    return _granted(row, ref, terms, endpoint, url)
 
 
 _SIGN_AHEAD = """
@@ -220,25 +290,37 @@ def mark_paid(
 
 
 _MARK_CONFIRMED = f"""
-WITH {audit.ACTOR_CTE}, p AS (
+WITH {audit.ACTOR_CTE}{{no_flush}}, p AS (
     UPDATE payments
     SET status = CASE WHEN status IN ('INITIATED', 'SIGNED') THEN 'CONFIRMED'::payment_status
                       ELSE status END,
         payment_hash = coalesce(payment_hash, %(payment_hash)s),
         verification_callback = coalesce(CAST(%(receipt)s AS jsonb), verification_callback)
-    FROM ctx
+    FROM ctx{{no_flush_from}}
     WHERE id = %(payment_id)s
     RETURNING api_request_id
 ), r AS (
     UPDATE api_requests
     SET status = 'ACCESSED', data_accessed = CAST(%(data)s AS jsonb),
         http_status = %(http_status)s, latency_ms = %(latency_ms)s,
-        response_headers = coalesce(response_headers, '{{}}'::jsonb)
+        response_headers = coalesce(response_headers, '{{{{}}}}'::jsonb)
             || jsonb_build_object(CAST(%(status_key)s AS text), CAST(%(headers)s AS jsonb))
     WHERE CAST(%(accessed)s AS boolean) AND id IN (SELECT api_request_id FROM p)
 )
 SELECT 1 FROM p
 """
+
+
+def _flushing(template: str) -> dict[bool, str]:
+    """``template`` as a durable statement (True) and as one whose commit does not wait
+    for the WAL flush (False, :data:`~autopay_app.ledger.direct.NO_FLUSH_CTE`)."""
+    return {
+        True: template.format(no_flush="", no_flush_from=""),
+        False: template.format(no_flush=f", {direct.NO_FLUSH_CTE}", no_flush_from=", no_flush"),
+    }
+
+
+_CONFIRMED = _flushing(_MARK_CONFIRMED)
 
 
 def mark_confirmed(
@@ -248,18 +330,20 @@ def mark_confirmed(
     payment_hash: str,
     receipt: dict[str, Any] | None,
     delivery: Delivery | None = None,
+    flush: bool = True,
 ) -> bool:
     """The payment settled: SIGNED (or INITIATED) -> CONFIRMED with its transaction id and
     the seller's receipt; with a ``delivery`` the request is ACCESSED with its data.
 
     One statement on an autocommit ``conn``, from any state: a payment another
     process confirmed or verified first keeps its status (VERIFIED follows once
-    the agent has read the transfer on chain). Returns False when there is no
-    such payment.
+    the agent has read the transfer on chain). ``flush=False``: its commit does not
+    wait for the WAL flush (on an autocommit ``conn`` only). Returns False when there
+    is no such payment.
     """
     data = delivery or Delivery(None, 0, {}, 0)
     written = conn.execute(
-        _MARK_CONFIRMED,
+        _CONFIRMED[flush],
         {
             "actor": ref.actor,
             "payment_id": ref.payment_id,
@@ -278,9 +362,9 @@ def mark_confirmed(
 
 
 _MARK_VERIFIED = f"""
-WITH {audit.ACTOR_CTE}, p AS (
+WITH {audit.ACTOR_CTE}{{no_flush}}, p AS (
     UPDATE payments SET status = 'VERIFIED'
-    FROM ctx
+    FROM ctx{{no_flush_from}}
     WHERE id = %(payment_id)s AND status = 'CONFIRMED'
     RETURNING id
 ), t AS (
@@ -290,6 +374,7 @@ WITH {audit.ACTOR_CTE}, p AS (
 )
 SELECT 1 FROM p
 """
+_VERIFIED = _flushing(_MARK_VERIFIED)
 
 
 def mark_verified(
@@ -299,14 +384,16 @@ def mark_verified(
     metadata: dict[str, Any],
     level: ConfirmationStatus,
     fee_lamports: int | None,
+    flush: bool = True,
 ) -> bool:
     """CONFIRMED -> VERIFIED: the agent read the transfer on chain and it matched.
 
     One statement on an autocommit ``conn``: the status and the transaction log at
-    ``level``. Returns False (nothing written) when the payment is not CONFIRMED.
+    ``level`` (``flush=False``: its commit does not wait for the WAL flush). Returns
+    False (nothing written) when the payment is not CONFIRMED.
     """
     written = conn.execute(
-        _MARK_VERIFIED,
+        _VERIFIED[flush],
         {
             "actor": ref.actor,
             "payment_id": ref.payment_id,

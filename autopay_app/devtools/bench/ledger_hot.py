@@ -3,14 +3,16 @@
 Paid requests written through the ledger functions the agent calls, in the
 agent's order and on its connections, with nothing else around them (no
 seller, no chain): the request opened (PENDING), the payment reserved and
-written ahead SIGNED (one statement under the spend lock), the request PAID (the
-durable commit before any send), then CONFIRMED and VERIFIED with the delivery
-in one transaction. Sequentially: wall time per paid request and the CPU its
-PostgreSQL backend spent (``/proc/<pid>/schedstat``; None when the server is on
-another host). With ``writers`` threads paying for one agent (its spend lock
-shared): paid requests per second and the reservation's time, lock wait
-included. And one status change's audit row alone (:func:`audit_event_us`): the
-backend CPU of inserting it, its indexes and foreign key included.
+written ahead SIGNED with the request PAID (one statement under the spend lock,
+the durable commit before any send), then CONFIRMED with the delivery and
+VERIFIED (one statement each, their commits not waiting for the WAL flush).
+Sequentially: wall time per paid request and the CPU its PostgreSQL backend
+spent (``/proc/<pid>/schedstat``; None when the server is on another host).
+With ``writers`` threads paying for one agent (its spend lock shared): paid
+requests per second and the write-ahead statement's time (reservation and
+PAID), lock wait included. And one status change's audit row alone
+(:func:`audit_event_us`): the backend CPU of inserting it, its indexes and
+foreign key included.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class _Payer:
         )
 
     def pay(self, i: int) -> float:
-        """One paid request; returns the reservation's seconds (lock wait included)."""
+        """One paid request; returns the write-ahead statement's seconds (lock wait included)."""
         with direct.autocommit(self.engine) as conn:
             request_id = requests_log.open_request(
                 conn, self.actor, self.agent_id, URL, ENDPOINT, ApiType.MARKET_DATA, None
@@ -90,17 +92,22 @@ class _Payer:
         ref = payments.PaymentRef(uuid.uuid4(), request_id, self.actor)
         signature = samples.fake_signature(f"hot-{ref.payment_id}")
         signed = payments.SignedBytes(signature, ref.payment_id.hex, "AQID" * 200, 10**6, None)
+        x402 = (self.document, {"content-type": "application/json"})
         with direct.autocommit(self.engine) as conn:
             start = time.perf_counter()
-            payments.reserve(
-                conn, ref, self.terms, endpoint=ENDPOINT, url=URL, flush=False, signed=signed
+            payments.write_ahead(
+                conn, ref, self.terms, signed, endpoint=ENDPOINT, url=URL, x402=x402
             )
             reserved = time.perf_counter() - start
-            payments.mark_paid(conn, ref, (self.document, {"content-type": "application/json"}))
         delivery = payments.Delivery({"i": i}, 200, {"content-type": "application/json"}, 5)
-        with direct.transaction(self.engine) as conn:
+        with direct.autocommit(self.engine) as conn:
             payments.mark_confirmed(
-                conn, ref, payment_hash=signature, receipt={"success": True}, delivery=delivery
+                conn,
+                ref,
+                payment_hash=signature,
+                receipt={"success": True},
+                delivery=delivery,
+                flush=False,
             )
             payments.mark_verified(
                 conn,
@@ -108,6 +115,7 @@ class _Payer:
                 metadata={"slot": i},
                 level=ConfirmationStatus.CONFIRMED,
                 fee_lamports=5000,
+                flush=False,
             )
         return reserved
 

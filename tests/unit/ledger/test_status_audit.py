@@ -15,10 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from autopay_app.ledger import audit, direct, payments, policies, requests_log, roles
+from autopay_app.ledger import audit, direct, payments, policies, requests_log, roles, spend
 from autopay_app.ledger.backup import libpq_url
 from autopay_app.models import ApiType, ConfirmationStatus, PaymentStatus, RequestStatus
 from tests.factories import make_agent, make_payment, make_request, make_terms, query
+
+X402: tuple[dict[str, Any], dict[str, Any]] = ({"x402Version": 2, "accepts": []}, {"h": "v"})
 
 
 def _events(session: Session, related_id: uuid.UUID) -> list[tuple[str, str, dict[str, Any]]]:
@@ -202,8 +204,8 @@ def test_the_app_role_cannot_skip_or_rewrite_status_events(session: Session) -> 
 def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
     session: Session,
 ) -> None:
-    """The agent's own key signs first: the reservation writes the payment SIGNED with its
-    bytes (one status, one event), and the request's PAID commit follows."""
+    """The agent's own key signs first: one statement reserves, writes the payment SIGNED
+    with its bytes (one status, one event) and the request PAID with its 402."""
     engine = session.get_bind()
     assert isinstance(engine, sa.Engine)
     with session.begin():
@@ -216,11 +218,12 @@ def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
         )
         ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
         signed = payments.SignedBytes("sig-2", "memo-2", "dHg=", 100, "pid-2")
-        held = payments.reserve(
-            conn, ref, make_terms(agent.id), endpoint="/api/x", flush=False, signed=signed
+        held = payments.write_ahead(
+            conn, ref, make_terms(agent.id), signed, endpoint="/api/x", url=None, x402=X402
         )
         assert (held.spent_hour, held.spent_day) == (0, 0)
-        payments.mark_paid(conn, ref, None)
+        # One durable commit: the statement left the session's synchronous_commit alone.
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
     stored = query(
         session,
         "SELECT status::text, payer_signature, memo, signed_transaction, "
@@ -231,3 +234,77 @@ def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
     assert _moves(session, ref.payment_id) == [(None, "SIGNED")]
     assert {d["actor"] for _, _, d in _events(session, ref.payment_id)} == {actor}
     assert _moves(session, request_id) == [(None, "PENDING"), ("PENDING", "PAID")]
+    paid = query(
+        session,
+        "SELECT http_status, x402_instructions, response_headers FROM api_requests WHERE id = :i",
+        i=request_id,
+    )
+    assert [tuple(r) for r in paid] == [(402, X402[0], {"402": X402[1]})]
+
+
+def test_a_refused_write_ahead_writes_nothing(session: Session) -> None:
+    """Over a cap the one statement refuses: no payment, and the request is not PAID (no
+    402 stored either): a request is PAID only beside its payment."""
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with session.begin():
+        agent = make_agent(session)
+    actor = f"agent:{agent.name}"
+    policies.get_or_create(session, agent.id)
+    policies.update(session, agent.id, per_request_cap="0.001")
+    with direct.autocommit(engine) as conn:
+        request_id = requests_log.open_request(
+            conn, actor, agent.id, "http://s/api/x", "/api/x", ApiType.MARKET_DATA, None
+        )
+        ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
+        signed = payments.SignedBytes("sig-3", "memo-3", "dHg=", 100, None)
+        with pytest.raises(spend.CapExceeded, match="per-request cap"):
+            payments.write_ahead(
+                conn, ref, make_terms(agent.id), signed, endpoint="/api/x", url=None, x402=X402
+            )
+    assert query(session, "SELECT count(*) FROM payments") == [(0,)]
+    left = query(
+        session,
+        "SELECT status::text, http_status, x402_instructions FROM api_requests WHERE id = :i",
+        i=request_id,
+    )
+    assert [tuple(r) for r in left] == [("PENDING", None, None)]
+    assert _moves(session, request_id) == [(None, "PENDING")]
+
+
+def test_a_delivery_written_without_the_flush_is_still_audited(session: Session) -> None:
+    """``flush=False`` only lets the commit return before the WAL flush: the same
+    transitions, the same events, and the session's synchronous_commit untouched."""
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with session.begin():
+        agent = make_agent(session)
+    actor = f"agent:{agent.name}"
+    policies.get_or_create(session, agent.id)
+    with direct.autocommit(engine) as conn:
+        request_id = requests_log.open_request(
+            conn, actor, agent.id, "http://s/api/x", "/api/x", ApiType.MARKET_DATA, None
+        )
+        ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
+        signed = payments.SignedBytes("sig-4", "memo-4", "dHg=", 100, None)
+        payments.write_ahead(conn, ref, make_terms(agent.id), signed, endpoint="/api/x", url=None)
+        delivery = payments.Delivery({"data": 4}, 200, {"h": "v"}, 3)
+        assert payments.mark_confirmed(
+            conn, ref, payment_hash="tx-4", receipt={}, delivery=delivery, flush=False
+        )
+        assert payments.mark_verified(
+            conn, ref, metadata={}, level=ConfirmationStatus.CONFIRMED, fee_lamports=1, flush=False
+        )
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    assert _moves(session, ref.payment_id) == [
+        (None, "SIGNED"),
+        ("SIGNED", "CONFIRMED"),
+        ("CONFIRMED", "VERIFIED"),
+    ]
+    assert _moves(session, request_id) == [
+        (None, "PENDING"),
+        ("PENDING", "PAID"),
+        ("PAID", "ACCESSED"),
+    ]
+    accessed = query(session, "SELECT data_accessed FROM api_requests WHERE id = :i", i=request_id)
+    assert accessed == [({"data": 4},)]
