@@ -236,7 +236,7 @@ def _report_hot(hot: list[ledger_hot.HotFigure]) -> None:
         return
     click.echo(
         f"\nagent hot path: the PostgreSQL side of {hot[0].requests:,} paid requests "
-        "(open, reserve + write-ahead, PAID, confirm + verify; no seller, no chain)"
+        "(open; reserve + SIGNED + PAID in one statement; confirm; verify; no seller, no chain)"
     )
     click.echo(
         f"  {'writers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'reserve p50':>12} "
@@ -250,8 +250,8 @@ def _report_hot(hot: list[ledger_hot.HotFigure]) -> None:
         )
     click.echo(
         "  (concurrent writers pay for one agent: its spend lock is shared; reserve = the "
-        "statement that takes it, lock wait included; CPU n/a for the concurrent row or a "
-        "server on another host)"
+        "write-ahead statement that takes it, lock wait included; CPU n/a for the "
+        "concurrent row or a server on another host)"
     )
 
 
