@@ -156,20 +156,21 @@ def reserve(
     return _granted(row, ref, terms, endpoint, url)
 
 
+#: The request PAID, with the 402's instructions and headers when they are not stored yet.
+_PAID = """UPDATE api_requests
+    SET status = 'PAID',
+        http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
+        x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
+        response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)"""
 #: The reservation and, when it was granted, the request PAID: one statement, one
 #: durable commit (the write-ahead of bytes the agent's own key signed before the lock).
 _WRITE_AHEAD = f"""
 WITH r AS MATERIALIZED ({_RESERVE.strip()}), paid AS (
-    UPDATE api_requests
-    SET status = 'PAID',
-        http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
-        x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
-        response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
+    {_PAID}
     FROM r
     WHERE r.reserved AND id = %(request_id)s
-    RETURNING 1
 )
-SELECT r.*, (SELECT count(*) FROM paid) AS paid FROM r
+SELECT * FROM r
 """
 
 
@@ -190,6 +191,15 @@ def _reserve_params(
         "actor": ref.actor,
         "flush": flush,
         **(vars(signed) if signed is not None else _UNSIGNED),
+    }
+
+
+def _paid_params(x402: tuple[dict[str, Any], dict[str, Any]] | None) -> dict[str, Any]:
+    """The 402's facts for :data:`_PAID` (None: already stored, kept as they are)."""
+    return {
+        "http_status": 402 if x402 else None,
+        "x402_instructions": _json(x402[0]) if x402 else None,
+        "response_headers": _json({"402": x402[1]}) if x402 else None,
     }
 
 
@@ -223,12 +233,7 @@ def write_ahead(
         spend.CapExceeded: A cap would be exceeded.
         spend.Unsettled: An earlier payment for ``url`` may still land.
     """
-    params = _reserve_params(ref, terms, endpoint, url, True, signed)
-    params.update(
-        http_status=402 if x402 else None,
-        x402_instructions=_json(x402[0]) if x402 else None,
-        response_headers=_json({"402": x402[1]}) if x402 else None,
-    )
+    params = {**_reserve_params(ref, terms, endpoint, url, True, signed), **_paid_params(x402)}
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_WRITE_AHEAD, params, prepare=True)
         row = cur.fetchone()
@@ -245,11 +250,7 @@ WHERE id = %(payment_id)s AND status = 'INITIATED'
 """
 _MARK_PAID = f"""
 WITH {audit.ACTOR_CTE}
-UPDATE api_requests
-SET status = 'PAID',
-    http_status = coalesce(CAST(%(http_status)s AS integer), http_status),
-    x402_instructions = coalesce(CAST(%(x402_instructions)s AS jsonb), x402_instructions),
-    response_headers = coalesce(CAST(%(response_headers)s AS jsonb), response_headers)
+{_PAID}
 FROM ctx
 WHERE id = %(request_id)s
 """
@@ -276,13 +277,7 @@ def mark_paid(
     """
     written = conn.execute(
         _MARK_PAID,
-        {
-            "actor": ref.actor,
-            "request_id": ref.request_id,
-            "http_status": 402 if x402 else None,
-            "x402_instructions": _json(x402[0]) if x402 else None,
-            "response_headers": _json({"402": x402[1]}) if x402 else None,
-        },
+        {"actor": ref.actor, "request_id": ref.request_id, **_paid_params(x402)},
         prepare=True,
     ).rowcount
     if written != 1:

@@ -7,6 +7,7 @@ actor and the context of its transaction (:mod:`autopay_app.ledger.audit`).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -201,25 +202,42 @@ def test_the_app_role_cannot_skip_or_rewrite_status_events(session: Session) -> 
     assert _moves(session, payment.id) == [(None, "INITIATED"), ("INITIATED", "FAILED")]
 
 
-def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
-    session: Session,
-) -> None:
-    """The agent's own key signs first: one statement reserves, writes the payment SIGNED
-    with its bytes (one status, one event) and the request PAID with its 402."""
+@dataclass(frozen=True)
+class _Opened:
+    """An agent with a spend policy and one request PENDING on the hot path."""
+
+    engine: sa.Engine
+    agent_id: uuid.UUID
+    ref: payments.PaymentRef
+
+
+def _opened(session: Session, **caps: str) -> _Opened:
     engine = session.get_bind()
     assert isinstance(engine, sa.Engine)
     with session.begin():
         agent = make_agent(session)
     actor = f"agent:{agent.name}"
     policies.get_or_create(session, agent.id)
+    if caps:
+        policies.update(session, agent.id, **caps)
     with direct.autocommit(engine) as conn:
         request_id = requests_log.open_request(
             conn, actor, agent.id, "http://s/api/x", "/api/x", ApiType.MARKET_DATA, None
         )
-        ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
-        signed = payments.SignedBytes("sig-2", "memo-2", "dHg=", 100, "pid-2")
+    return _Opened(engine, agent.id, payments.PaymentRef(uuid.uuid4(), request_id, actor))
+
+
+def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
+    session: Session,
+) -> None:
+    """The agent's own key signs first: one statement reserves, writes the payment SIGNED
+    with its bytes (one status, one event) and the request PAID with its 402."""
+    opened = _opened(session)
+    ref, request_id = opened.ref, opened.ref.request_id
+    signed = payments.SignedBytes("sig-2", "memo-2", "dHg=", 100, "pid-2")
+    with direct.autocommit(opened.engine) as conn:
         held = payments.write_ahead(
-            conn, ref, make_terms(agent.id), signed, endpoint="/api/x", url=None, x402=X402
+            conn, ref, make_terms(opened.agent_id), signed, endpoint="/api/x", url=None, x402=X402
         )
         assert (held.spent_hour, held.spent_day) == (0, 0)
         # One durable commit: the statement left the session's synchronous_commit alone.
@@ -232,7 +250,7 @@ def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
     )
     assert [tuple(r) for r in stored] == [("SIGNED", "sig-2", "memo-2", "dHg=", 100, "pid-2", None)]
     assert _moves(session, ref.payment_id) == [(None, "SIGNED")]
-    assert {d["actor"] for _, _, d in _events(session, ref.payment_id)} == {actor}
+    assert {d["actor"] for _, _, d in _events(session, ref.payment_id)} == {ref.actor}
     assert _moves(session, request_id) == [(None, "PENDING"), ("PENDING", "PAID")]
     paid = query(
         session,
@@ -245,50 +263,35 @@ def test_bytes_signed_before_the_lock_are_reserved_signed_in_one_statement(
 def test_a_refused_write_ahead_writes_nothing(session: Session) -> None:
     """Over a cap the one statement refuses: no payment, and the request is not PAID (no
     402 stored either): a request is PAID only beside its payment."""
-    engine = session.get_bind()
-    assert isinstance(engine, sa.Engine)
-    with session.begin():
-        agent = make_agent(session)
-    actor = f"agent:{agent.name}"
-    policies.get_or_create(session, agent.id)
-    policies.update(session, agent.id, per_request_cap="0.001")
-    with direct.autocommit(engine) as conn:
-        request_id = requests_log.open_request(
-            conn, actor, agent.id, "http://s/api/x", "/api/x", ApiType.MARKET_DATA, None
-        )
-        ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
-        signed = payments.SignedBytes("sig-3", "memo-3", "dHg=", 100, None)
+    opened = _opened(session, per_request_cap="0.001")
+    signed = payments.SignedBytes("sig-3", "memo-3", "dHg=", 100, None)
+    terms = make_terms(opened.agent_id)
+    with direct.autocommit(opened.engine) as conn:
         with pytest.raises(spend.CapExceeded, match="per-request cap"):
             payments.write_ahead(
-                conn, ref, make_terms(agent.id), signed, endpoint="/api/x", url=None, x402=X402
+                conn, opened.ref, terms, signed, endpoint="/api/x", url=None, x402=X402
             )
     assert query(session, "SELECT count(*) FROM payments") == [(0,)]
     left = query(
         session,
         "SELECT status::text, http_status, x402_instructions FROM api_requests WHERE id = :i",
-        i=request_id,
+        i=opened.ref.request_id,
     )
     assert [tuple(r) for r in left] == [("PENDING", None, None)]
-    assert _moves(session, request_id) == [(None, "PENDING")]
+    assert _moves(session, opened.ref.request_id) == [(None, "PENDING")]
 
 
 def test_a_delivery_written_without_the_flush_is_still_audited(session: Session) -> None:
     """``flush=False`` only lets the commit return before the WAL flush: the same
     transitions, the same events, and the session's synchronous_commit untouched."""
-    engine = session.get_bind()
-    assert isinstance(engine, sa.Engine)
-    with session.begin():
-        agent = make_agent(session)
-    actor = f"agent:{agent.name}"
-    policies.get_or_create(session, agent.id)
-    with direct.autocommit(engine) as conn:
-        request_id = requests_log.open_request(
-            conn, actor, agent.id, "http://s/api/x", "/api/x", ApiType.MARKET_DATA, None
+    opened = _opened(session)
+    ref = opened.ref
+    signed = payments.SignedBytes("sig-4", "memo-4", "dHg=", 100, None)
+    delivery = payments.Delivery({"data": 4}, 200, {"h": "v"}, 3)
+    with direct.autocommit(opened.engine) as conn:
+        payments.write_ahead(
+            conn, ref, make_terms(opened.agent_id), signed, endpoint="/api/x", url=None
         )
-        ref = payments.PaymentRef(uuid.uuid4(), request_id, actor)
-        signed = payments.SignedBytes("sig-4", "memo-4", "dHg=", 100, None)
-        payments.write_ahead(conn, ref, make_terms(agent.id), signed, endpoint="/api/x", url=None)
-        delivery = payments.Delivery({"data": 4}, 200, {"h": "v"}, 3)
         assert payments.mark_confirmed(
             conn, ref, payment_hash="tx-4", receipt={}, delivery=delivery, flush=False
         )
@@ -301,10 +304,12 @@ def test_a_delivery_written_without_the_flush_is_still_audited(session: Session)
         ("SIGNED", "CONFIRMED"),
         ("CONFIRMED", "VERIFIED"),
     ]
-    assert _moves(session, request_id) == [
+    assert _moves(session, ref.request_id) == [
         (None, "PENDING"),
         ("PENDING", "PAID"),
         ("PAID", "ACCESSED"),
     ]
-    accessed = query(session, "SELECT data_accessed FROM api_requests WHERE id = :i", i=request_id)
+    accessed = query(
+        session, "SELECT data_accessed FROM api_requests WHERE id = :i", i=ref.request_id
+    )
     assert accessed == [({"data": 4},)]
