@@ -20,10 +20,11 @@ typed results of :mod:`autopay_app.agent.states`):
    the request PAID, in one durable commit: nothing is sent before it returns.
 5. ``steps.deliver``: the signed bytes sent (retries resend them); a refusal
    diagnosed from the chain; the data and the receipt written (CONFIRMED,
-   ACCESSED), then VERIFIED when the chain read is quick (neither commit waits
-   for the WAL flush: the payment is durable since step 4, and reconciliation
-   reads the chain again); the balance row refreshed in the background.
-6. ``steps.verify``: VERIFIED, if the chain read was slow; a mismatch FAILED.
+   ACCESSED; its commit does not wait for the WAL flush), then VERIFIED when the
+   chain read is quick (a durable commit: it flushes the delivery too); the
+   balance row refreshed in the background.
+6. ``steps.verify``: VERIFIED, if the chain read was slow; a mismatch FAILED;
+   either way the delivery is durable before the fetch returns.
 
 Any failure becomes the ledger's record in one place,
 ``pipeline.record_failure`` (after a payment is written, its fate is settled

@@ -57,6 +57,7 @@ from autopay_app.ledger import direct, payments, requests_log, spend
 from autopay_app.models import ApiType, ConfirmationStatus
 
 DUPLICATE_HINTS = ("duplicate", "already", "replay")
+DEFERRED = "the transfer could not be read back from the chain; reconciliation verifies it"
 #: How long the delivery waits for the chain read to write VERIFIED right after it.
 QUICK_CHECK_S = 0.05
 
@@ -365,10 +366,10 @@ def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
     if not tx_hash:
         raise SettlementPending("200 without a settlement receipt")
     # The chain is read while the answer is parsed and the delivery written; a quick read
-    # is written right after it (VERIFIED), a slow one in the verify step. Neither commit
-    # waits for the WAL flush: the payment is durable since the write-ahead, and a delivery
-    # lost with PostgreSQL's last fraction of a second leaves the ledger as a crash after
-    # the 200 does, which reconciliation settles from the chain (the transfer is read again).
+    # is written right after it (VERIFIED), a slow one in the verify step. The delivery's
+    # commit does not wait for the WAL flush: the next commit does, before the fetch returns
+    # (VERIFIED, a rejection, or the deferred verification's event), so nothing is returned
+    # that the ledger could lose, and the request pays one flush, not two.
     check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
     data = answer.json_or_text()
     delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
@@ -397,7 +398,6 @@ def _mark_verified(conn: direct.Connection, ref: payments.PaymentRef, v: Verifie
         metadata=v.metadata,
         level=ConfirmationStatus.CONFIRMED,
         fee_lamports=v.fee_lamports,
-        flush=False,  # lost with PostgreSQL's last instant: the chain is read again
     )
 
 
@@ -462,9 +462,12 @@ def verify(ctx: AgentContext, delivered: Delivered) -> FetchResult:
     ref = delivered.signed.ref
     if verified is not None and not delivered.verified_written:
         with direct.autocommit(ctx.engine) as conn:
-            _mark_verified(conn, ref, verified)
+            _mark_verified(conn, ref, verified)  # durable: the delivery with it
     if mismatch is not None:
         settle.reject(ctx, ref.payment_id, mismatch, delivered.tx_hash)
+    if verified is None and mismatch is None:  # recorded (durably: the delivery with it)
+        with direct.autocommit(ctx.engine) as conn:
+            payments.verification_deferred(conn, ref, DEFERRED)
     crash.point("after_verify")
     choice, answer = delivered.signed.decided.choice, delivered.answer
     return FetchResult(

@@ -15,10 +15,11 @@ The transitions on the path of every paid request are single statements on the
 agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the write-ahead is
 one statement (``autopay_reserve_payment()``: the spend lock, the caps read after
 it, the INSERT; then the request PAID) and one durable commit, then confirmation
-and verification are one autocommit statement each, whose commits need not wait
-for the WAL flush (``flush=False``): the payment is durable since the write-ahead,
-and a confirmation lost with PostgreSQL's last instant is read from the chain again
-by reconciliation, as after a crash right after the seller's answer.
+and verification are one autocommit statement each. The confirmation's commit need
+not wait for the WAL flush (``flush=False``): the verification's durable commit right
+after it flushes both (or :func:`verification_deferred` when the chain could not be
+read), so a paid request costs one flush after the write-ahead,
+not two, and nothing is returned that the ledger could lose.
 """
 
 from __future__ import annotations
@@ -399,6 +400,30 @@ def mark_verified(
         prepare=True,
     ).fetchone()
     return written is not None
+
+
+_DEFERRED = f"""
+WITH {audit.ACTOR_CTE}
+INSERT INTO audit_events (agent_id, event_type, severity, related_id, details)
+SELECT p.agent_id, 'NETWORK_ISSUE', 'WARNING', p.id,
+       jsonb_build_object('payment_id', p.id, 'api_request_id', p.api_request_id,
+                          'payment_hash', p.payment_hash, 'status', p.status::text,
+                          'actor', ctx.actor, 'message', CAST(%(message)s AS text))
+FROM payments p, ctx
+WHERE p.id = %(payment_id)s
+"""
+
+
+def verification_deferred(conn: direct.Connection, ref: PaymentRef, message: str) -> bool:
+    """The agent could not read the transfer back (RPC trouble): a NETWORK_ISSUE event says
+    so, and reconciliation verifies the payment later. One statement on an autocommit
+    ``conn``, a durable commit: it also flushes a delivery committed before it without
+    waiting for the flush (:func:`mark_confirmed` ``flush=False``). Returns False when
+    there is no such payment."""
+    written = conn.execute(
+        _DEFERRED, {"actor": ref.actor, "payment_id": ref.payment_id, "message": message}
+    ).rowcount
+    return written == 1
 
 
 def mark_failed(

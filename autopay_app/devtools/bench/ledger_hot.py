@@ -4,8 +4,8 @@ Paid requests written through the ledger functions the agent calls, in the
 agent's order and on its connections, with nothing else around them (no
 seller, no chain): the request opened (PENDING), the payment reserved and
 written ahead SIGNED with the request PAID (one statement under the spend lock,
-the durable commit before any send), then CONFIRMED with the delivery and
-VERIFIED (one statement each, their commits not waiting for the WAL flush).
+the durable commit before any send), then CONFIRMED with the delivery (its
+commit not waiting for the WAL flush) and VERIFIED (a durable commit).
 Sequentially: wall time per paid request and the CPU its PostgreSQL backend
 spent (``/proc/<pid>/schedstat``; None when the server is on another host).
 With ``writers`` threads paying for one agent (its spend lock shared): paid
@@ -115,7 +115,6 @@ class _Payer:
                 metadata={"slot": i},
                 level=ConfirmationStatus.CONFIRMED,
                 fee_lamports=5000,
-                flush=False,
             )
         return reserved
 

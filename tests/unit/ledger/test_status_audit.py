@@ -313,3 +313,39 @@ def test_a_delivery_written_without_the_flush_is_still_audited(session: Session)
         session, "SELECT data_accessed FROM api_requests WHERE id = :i", i=ref.request_id
     )
     assert accessed == [({"data": 4},)]
+
+
+def test_a_deferred_verification_is_recorded_and_flushes_the_delivery(session: Session) -> None:
+    """The chain could not be read back: one NETWORK_ISSUE event on the payment (no status
+    change), in a durable commit that flushes the delivery committed before it without
+    waiting for the flush."""
+    opened = _opened(session)
+    ref = opened.ref
+    signed = payments.SignedBytes("sig-5", "memo-5", "dHg=", 100, None)
+    delivery = payments.Delivery({"data": 5}, 200, {}, 3)
+    with direct.autocommit(opened.engine) as conn:
+        payments.write_ahead(
+            conn, ref, make_terms(opened.agent_id), signed, endpoint="/api/x", url=None
+        )
+        assert payments.mark_confirmed(
+            conn, ref, payment_hash="tx-5", receipt={}, delivery=delivery, flush=False
+        )
+        (delivered,) = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone() or ("",)
+        assert payments.verification_deferred(conn, ref, "rpc down")
+        flushed = conn.execute(
+            "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (delivered,)
+        ).fetchone()
+    assert flushed == (True,)
+    kind, severity, details = _events(session, ref.payment_id)[-1]
+    assert (kind, severity) == ("NETWORK_ISSUE", "WARNING")
+    assert (details["status"], details["payment_hash"], details["message"]) == (
+        "CONFIRMED",
+        "tx-5",
+        "rpc down",
+    )
+    assert details["actor"] == ref.actor and "from" not in details
+    kinds = [k for k, _, _ in _events(session, ref.payment_id)]
+    assert kinds == ["PAYMENT_STATUS", "PAYMENT_STATUS", "NETWORK_ISSUE"]  # SIGNED, CONFIRMED
+    other = payments.PaymentRef(uuid.uuid4(), ref.request_id, ref.actor)
+    with direct.autocommit(opened.engine) as conn:
+        assert not payments.verification_deferred(conn, other, "no such payment")
