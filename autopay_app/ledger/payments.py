@@ -18,8 +18,8 @@ it, the INSERT; then the request PAID) and one durable commit, then confirmation
 and verification are one autocommit statement each. The confirmation's commit need
 not wait for the WAL flush (``flush=False``): the verification's durable commit right
 after it flushes both (or :func:`verification_deferred` when the chain could not be
-read), so a paid request costs one flush after the write-ahead,
-not two, and nothing is returned that the ledger could lose.
+read), so a paid request costs one flush after the write-ahead, not two, and nothing
+is returned that the ledger could lose.
 """
 
 from __future__ import annotations
@@ -358,9 +358,9 @@ def mark_confirmed(
 
 
 _MARK_VERIFIED = f"""
-WITH {audit.ACTOR_CTE}{{no_flush}}, p AS (
+WITH {audit.ACTOR_CTE}, p AS (
     UPDATE payments SET status = 'VERIFIED'
-    FROM ctx{{no_flush_from}}
+    FROM ctx
     WHERE id = %(payment_id)s AND status = 'CONFIRMED'
     RETURNING id
 ), t AS (
@@ -370,7 +370,6 @@ WITH {audit.ACTOR_CTE}{{no_flush}}, p AS (
 )
 SELECT 1 FROM p
 """
-_VERIFIED = _flushing(_MARK_VERIFIED)
 
 
 def mark_verified(
@@ -380,16 +379,15 @@ def mark_verified(
     metadata: dict[str, Any],
     level: ConfirmationStatus,
     fee_lamports: int | None,
-    flush: bool = True,
 ) -> bool:
     """CONFIRMED -> VERIFIED: the agent read the transfer on chain and it matched.
 
     One statement on an autocommit ``conn``: the status and the transaction log at
-    ``level`` (``flush=False``: its commit does not wait for the WAL flush). Returns
-    False (nothing written) when the payment is not CONFIRMED.
+    ``level``, in a durable commit (it flushes a delivery committed before it with
+    ``flush=False``). Returns False (nothing written) when the payment is not CONFIRMED.
     """
     written = conn.execute(
-        _VERIFIED[flush],
+        _MARK_VERIFIED,
         {
             "actor": ref.actor,
             "payment_id": ref.payment_id,

@@ -283,7 +283,8 @@ def test_a_refused_write_ahead_writes_nothing(session: Session) -> None:
 
 def test_a_delivery_written_without_the_flush_is_still_audited(session: Session) -> None:
     """``flush=False`` only lets the commit return before the WAL flush: the same
-    transitions, the same events, and the session's synchronous_commit untouched."""
+    transitions, the same events, the session's synchronous_commit untouched, and the
+    durable VERIFIED right after flushes the delivery too."""
     opened = _opened(session)
     ref = opened.ref
     signed = payments.SignedBytes("sig-4", "memo-4", "dHg=", 100, None)
@@ -295,10 +296,16 @@ def test_a_delivery_written_without_the_flush_is_still_audited(session: Session)
         assert payments.mark_confirmed(
             conn, ref, payment_hash="tx-4", receipt={}, delivery=delivery, flush=False
         )
+        (delivered,) = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone() or ("",)
         assert payments.mark_verified(
-            conn, ref, metadata={}, level=ConfirmationStatus.CONFIRMED, fee_lamports=1, flush=False
+            conn, ref, metadata={}, level=ConfirmationStatus.CONFIRMED, fee_lamports=1
         )
         assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+        # VERIFIED commits durably: the WAL is flushed past the delivery written before it.
+        flushed = conn.execute(
+            "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (delivered,)
+        ).fetchone()
+    assert flushed == (True,)
     assert _moves(session, ref.payment_id) == [
         (None, "SIGNED"),
         ("SIGNED", "CONFIRMED"),
