@@ -20,11 +20,12 @@ typed results of :mod:`autopay_app.agent.states`):
    the request PAID, in one durable commit: nothing is sent before it returns.
 5. ``steps.deliver``: the signed bytes sent (retries resend them); a refusal
    diagnosed from the chain; the data and the receipt written (CONFIRMED,
-   ACCESSED; its commit does not wait for the WAL flush), then VERIFIED when the
-   chain read is quick (a durable commit: it flushes the delivery too); the
+   ACCESSED; a durable commit) while the transfer is read from the chain; the
    balance row refreshed in the background.
-6. ``steps.verify``: VERIFIED, if the chain read was slow; a mismatch FAILED;
-   either way the delivery is durable before the fetch returns.
+6. ``steps.verify``: the data returned; VERIFIED (a mismatch FAILED) written
+   right after, on the agent's I/O pool (``FetchResult.wait_verified``,
+   ``Agent.wait_verified``; closing the agent drains it; after a crash,
+   reconciliation verifies the CONFIRMED payment from the chain).
 
 Any failure becomes the ledger's record in one place,
 ``pipeline.record_failure`` (after a payment is written, its fate is settled

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -85,6 +85,30 @@ class BalanceRefresh:
     slots: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
+class Verifications:
+    """The verifications of delivered payments still running on the agent's I/O pool
+    (:func:`autopay_app.agent.steps.verify`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[Future[Any]] = set()
+
+    def track(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._running.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._running.discard(future)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every verification started so far has been written; False on timeout."""
+        with self._lock:
+            running = list(self._running)
+        return not wait(running, timeout).not_done
+
+
 @dataclass
 class AgentContext:
     """One agent: who it is in the ledger and on chain, its limits, and its connections.
@@ -115,6 +139,7 @@ class AgentContext:
     pool: ThreadPoolExecutor
     cache: TtlCache = field(default_factory=TtlCache)
     balance_refresh: BalanceRefresh = field(default_factory=BalanceRefresh)
+    verifications: Verifications = field(default_factory=Verifications)
 
     @property
     def actor(self) -> str:

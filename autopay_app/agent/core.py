@@ -117,7 +117,8 @@ class Agent:
         return io.rpc(self.ctx, read)
 
     def close(self) -> None:
-        """Release the agent's HTTP and RPC connections and its I/O pool."""
+        """Release the agent's HTTP and RPC connections and its I/O pool (once the
+        verifications and balance refreshes running on it are written)."""
         self.ctx.close()
 
     # ----------------------------------------------------------------- paying
@@ -183,6 +184,12 @@ class Agent:
     def wait_refreshed(self, timeout: float = 30.0) -> bool:
         """Wait for the balance refresh that follows payments; False on timeout."""
         return guard.wait_refreshed(self.ctx, timeout)
+
+    def wait_verified(self, timeout: float = 30.0) -> bool:
+        """Wait until the payments fetched so far are verified on chain (each fetch returns
+        its data before its VERIFIED is written); False on timeout. Closing the agent
+        waits for them too."""
+        return self.ctx.verifications.wait(timeout)
 
     def settle_request(self, request_id: uuid.UUID) -> str:
         """Settle a request an interrupted run left (from the chain, never by paying)."""

@@ -1,7 +1,8 @@
 """Crash points for tests: ``AUTOPAY_CRASH_AT=after_sign`` makes the process exit hard there.
 
 Named points of the payment flow: after_reserve, after_sign, after_write_ahead,
-after_send, after_200, after_verify. ``os._exit`` skips every cleanup, exactly
+after_send, after_200, before_verify, after_verify (the last two on the
+agent's I/O pool, after the data is returned). ``os._exit`` skips every cleanup, exactly
 like SIGKILL, so a test can restart the agent and check that reconciliation
 leaves one transfer or none and one terminal payment row.
 """
@@ -16,6 +17,7 @@ POINTS = (
     "after_write_ahead",
     "after_send",
     "after_200",
+    "before_verify",
     "after_verify",
 )
 EXIT_CODE = 86

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from autopay_app.agent.context import AgentContext
 from autopay_app.ledger import queue, requests_log
 
+#: How long a service waits for a payment's verification before it reports the payment.
+VERIFY_WAIT_S = 30.0
+
 
 @dataclass
 class FetchResult:
-    """What a fetch ended with; ``status`` is ACCESSED, FAILED or AWAITING_APPROVAL."""
+    """What a fetch ended with; ``status`` is ACCESSED, FAILED or AWAITING_APPROVAL.
+
+    A paid fetch returns its data once the delivery is written; the transfer's check on
+    chain (VERIFIED) is written right after, beside the caller (``verification``):
+    :meth:`wait_verified` waits for it. A payment counts as done once VERIFIED.
+    """
 
     request_id: uuid.UUID
     status: str
@@ -26,6 +35,19 @@ class FetchResult:
     category: str | None = None
     http_status: int | None = None
     latency_ms: int | None = None
+    verification: Future[None] | None = field(default=None, repr=False, compare=False)
+
+    def wait_verified(self, timeout: float = VERIFY_WAIT_S) -> bool:
+        """Wait until this fetch's payment is verified on chain (VERIFIED written, or its
+        mismatch or deferral recorded); True at once when nothing is pending, False on
+        timeout."""
+        if self.verification is None:
+            return True
+        try:
+            self.verification.result(timeout)
+        except TimeoutError:
+            return False
+        return True
 
     @property
     def explorer_url(self) -> str | None:

@@ -123,16 +123,14 @@ class Signed:
 
 @dataclass(frozen=True)
 class Delivered:
-    """The paid answer arrived and is written (CONFIRMED, ACCESSED); the chain read runs,
-    or it ended in time and its VERIFIED was written in the same commit
-    (``verified_written``)."""
+    """The paid answer arrived and is written (CONFIRMED, ACCESSED, durably); ``check``:
+    the chain read of its transfer, running."""
 
     signed: Signed
     answer: Answer
     data: Any
     tx_hash: str
     check: Future[Check]
-    verified_written: bool = False
 
     @property
     def opened(self) -> Opened:

@@ -13,17 +13,25 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
                                               request PAID (one durable commit)
     deliver        Signed  -> Delivered       the same bytes sent (retried while valid);
                                               CONFIRMED / ACCESSED with data and receipt
-    verify         Delivered -> FetchResult   the transfer read on chain: VERIFIED
+                                              (a durable commit)
+    verify         Delivered -> FetchResult   the data returned; the transfer as read
+                                              on chain written after it (VERIFIED), on
+                                              the agent's I/O pool
 
-Nothing is sent before the write-ahead commits. The PENDING row and the
-blockhash are written and read during the first GET; the transfer is read while
-the answer is parsed and the delivery written and, when that read is quick,
-VERIFIED is written right after it. A step raises a classified
+Nothing is sent before the write-ahead commits, and nothing is returned before
+the delivery commits. The PENDING row and the blockhash are written and read
+during the first GET; the transfer is read from the chain while the answer is
+parsed and the delivery written, and its VERIFIED is written on the agent's I/O
+pool after the data is returned (:func:`record_verification`): a payment counts
+as done only once VERIFIED, ``Agent.wait_verified`` waits for it, closing the
+agent drains it, and a crash in between leaves a CONFIRMED payment that
+reconciliation verifies from the chain. A step raises a classified
 :class:`~autopay_app.agent.errors.AgentError`; the pipeline records it.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import Future
 from urllib.parse import urlsplit
@@ -58,8 +66,8 @@ from autopay_app.models import ApiType, ConfirmationStatus
 
 DUPLICATE_HINTS = ("duplicate", "already", "replay")
 DEFERRED = "the transfer could not be read back from the chain; reconciliation verifies it"
-#: How long the delivery waits for the chain read to write VERIFIED right after it.
-QUICK_CHECK_S = 0.05
+
+log = logging.getLogger(__name__)
 
 
 def api_type_for(path: str) -> ApiType:
@@ -365,30 +373,16 @@ def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
     tx_hash = str(receipt.get("transaction") or "") or settle.find(ctx, signed.payment_id)
     if not tx_hash:
         raise SettlementPending("200 without a settlement receipt")
-    # The chain is read while the answer is parsed and the delivery written; a quick read
-    # is written right after it (VERIFIED), a slow one in the verify step. The delivery's
-    # commit does not wait for the WAL flush: the next commit does, before the fetch returns
-    # (VERIFIED, a rejection, or the deferred verification's event), so nothing is returned
-    # that the ledger could lose, and the request pays one flush, not two.
+    # The chain is read while the answer is parsed and the delivery written (a durable
+    # commit: nothing is returned that the ledger could lose); VERIFIED follows off the path.
     check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
     data = answer.json_or_text()
     delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
     with direct.autocommit(ctx.engine) as conn:
         payments.mark_confirmed(
-            conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery, flush=False
+            conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
         )
-        verified = _quick(check)
-        if verified is not None:
-            _mark_verified(conn, signed.ref, verified)
-    return Delivered(signed, answer, data, tx_hash, check, verified_written=verified is not None)
-
-
-def _quick(check: Future[Check]) -> Verified | None:
-    """The transfer as the chain shows it, if the read ends within QUICK_CHECK_S."""
-    try:
-        return check.result(timeout=QUICK_CHECK_S)[0]
-    except TimeoutError:
-        return None
+    return Delivered(signed, answer, data, tx_hash, check)
 
 
 def _mark_verified(conn: direct.Connection, ref: payments.PaymentRef, v: Verified) -> None:
@@ -456,19 +450,15 @@ def _check_transfer(ctx: AgentContext, signed: Signed, tx_hash: str) -> Check:
 
 # ----------------------------------------------------------------- 6. verify
 def verify(ctx: AgentContext, delivered: Delivered) -> FetchResult:
-    """VERIFIED with its transaction log when the chain shows exactly the signed transfer;
-    FAILED (SIGNATURE_INVALID) when it shows something else. The data arrived either way."""
-    verified, mismatch = delivered.check.result()
+    """The data, returned while the transfer's chain read is written on the agent's I/O
+    pool (:func:`record_verification`; ``Agent.wait_verified`` waits for it)."""
+    verification: Future[None] | None = None
+    try:
+        verification = io.in_background(ctx, lambda: record_verification(ctx, delivered))
+        ctx.verifications.track(verification)
+    except RuntimeError:  # the agent is closing: its pool takes no more work
+        record_verification(ctx, delivered)
     ref = delivered.signed.ref
-    if verified is not None and not delivered.verified_written:
-        with direct.autocommit(ctx.engine) as conn:
-            _mark_verified(conn, ref, verified)  # durable: the delivery with it
-    if mismatch is not None:
-        settle.reject(ctx, ref.payment_id, mismatch, delivered.tx_hash)
-    if verified is None and mismatch is None:  # recorded (durably: the delivery with it)
-        with direct.autocommit(ctx.engine) as conn:
-            payments.verification_deferred(conn, ref, DEFERRED)
-    crash.point("after_verify")
     choice, answer = delivered.signed.decided.choice, delivered.answer
     return FetchResult(
         delivered.opened.request_id,
@@ -480,4 +470,30 @@ def verify(ctx: AgentContext, delivered: Delivered) -> FetchResult:
         asset=choice.asset,
         http_status=answer.status,
         latency_ms=answer.elapsed_ms,
+        verification=verification,
     )
+
+
+def record_verification(ctx: AgentContext, delivered: Delivered) -> None:
+    """VERIFIED with its transaction log when the chain shows exactly the signed transfer;
+    FAILED (SIGNATURE_INVALID) when it shows something else; a NETWORK_ISSUE event when
+    the chain could not be read. The data arrived either way.
+
+    Never raises: the delivery is written already, and a failure here leaves the payment
+    CONFIRMED, which reconciliation verifies from the chain (as after a crash).
+    """
+    ref = delivered.signed.ref
+    try:
+        verified, mismatch = delivered.check.result()
+        crash.point("before_verify")
+        if verified is not None:
+            with direct.autocommit(ctx.engine) as conn:
+                _mark_verified(conn, ref, verified)
+        elif mismatch is not None:
+            settle.reject(ctx, ref.payment_id, mismatch, delivered.tx_hash)
+        else:
+            with direct.autocommit(ctx.engine) as conn:
+                payments.verification_deferred(conn, ref, DEFERRED)
+        crash.point("after_verify")
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("verifying payment %s failed: %s", ref.payment_id, exc)

@@ -153,7 +153,9 @@ def submit(ctx: AgentContext, held: external.Held, signed_b64: object) -> FetchR
     blockhash: Future[tuple[str, int]] = Future()
     blockhash.set_result((str(facts["blockhash"]), int(facts["last_valid"])))
     signer = WalletSigner(held.payer, payment_id, int(facts["offer_index"]), payment, blockhash)
-    return pipeline.resume(ctx, request_id, signer)
+    result = pipeline.resume(ctx, request_id, signer)
+    result.wait_verified()  # the person sees the payment done (VERIFIED), not only sent
+    return result
 
 
 def refuse(ctx: AgentContext, request_id: uuid.UUID, reason: str, detail: str = "") -> str:

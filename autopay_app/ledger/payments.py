@@ -15,11 +15,11 @@ The transitions on the path of every paid request are single statements on the
 agent's psycopg connection (:mod:`autopay_app.ledger.direct`): the write-ahead is
 one statement (``autopay_reserve_payment()``: the spend lock, the caps read after
 it, the INSERT; then the request PAID) and one durable commit, then confirmation
-and verification are one autocommit statement each. The confirmation's commit need
-not wait for the WAL flush (``flush=False``): the verification's durable commit right
-after it flushes both (or :func:`verification_deferred` when the chain could not be
-read), so a paid request costs one flush after the write-ahead, not two, and nothing
-is returned that the ledger could lose.
+and verification are one autocommit statement each. The confirmation (the data) is a
+durable commit, so nothing is returned that the ledger could lose; the verification,
+written after the data is returned, does not wait for the WAL flush: it can be derived
+from the chain again. A paid request costs two flushes: the write-ahead's and the
+delivery's.
 """
 
 from __future__ import annotations
@@ -286,37 +286,25 @@ def mark_paid(
 
 
 _MARK_CONFIRMED = f"""
-WITH {audit.ACTOR_CTE}{{no_flush}}, p AS (
+WITH {audit.ACTOR_CTE}, p AS (
     UPDATE payments
     SET status = CASE WHEN status IN ('INITIATED', 'SIGNED') THEN 'CONFIRMED'::payment_status
                       ELSE status END,
         payment_hash = coalesce(payment_hash, %(payment_hash)s),
         verification_callback = coalesce(CAST(%(receipt)s AS jsonb), verification_callback)
-    FROM ctx{{no_flush_from}}
+    FROM ctx
     WHERE id = %(payment_id)s
     RETURNING api_request_id
 ), r AS (
     UPDATE api_requests
     SET status = 'ACCESSED', data_accessed = CAST(%(data)s AS jsonb),
         http_status = %(http_status)s, latency_ms = %(latency_ms)s,
-        response_headers = coalesce(response_headers, '{{{{}}}}'::jsonb)
+        response_headers = coalesce(response_headers, '{{}}'::jsonb)
             || jsonb_build_object(CAST(%(status_key)s AS text), CAST(%(headers)s AS jsonb))
     WHERE CAST(%(accessed)s AS boolean) AND id IN (SELECT api_request_id FROM p)
 )
 SELECT 1 FROM p
 """
-
-
-def _flushing(template: str) -> dict[bool, str]:
-    """``template`` as a durable statement (True) and as one whose commit does not wait
-    for the WAL flush (False, :data:`~autopay_app.ledger.direct.NO_FLUSH_CTE`)."""
-    return {
-        True: template.format(no_flush="", no_flush_from=""),
-        False: template.format(no_flush=f", {direct.NO_FLUSH_CTE}", no_flush_from=", no_flush"),
-    }
-
-
-_CONFIRMED = _flushing(_MARK_CONFIRMED)
 
 
 def mark_confirmed(
@@ -326,20 +314,18 @@ def mark_confirmed(
     payment_hash: str,
     receipt: dict[str, Any] | None,
     delivery: Delivery | None = None,
-    flush: bool = True,
 ) -> bool:
     """The payment settled: SIGNED (or INITIATED) -> CONFIRMED with its transaction id and
     the seller's receipt; with a ``delivery`` the request is ACCESSED with its data.
 
     One statement on an autocommit ``conn``, from any state: a payment another
     process confirmed or verified first keeps its status (VERIFIED follows once
-    the agent has read the transfer on chain). ``flush=False``: its commit does not
-    wait for the WAL flush (on an autocommit ``conn`` only). Returns False when there
-    is no such payment.
+    the agent has read the transfer on chain). A durable commit: the data it returns
+    is never lost. Returns False when there is no such payment.
     """
     data = delivery or Delivery(None, 0, {}, 0)
     written = conn.execute(
-        _CONFIRMED[flush],
+        _MARK_CONFIRMED,
         {
             "actor": ref.actor,
             "payment_id": ref.payment_id,
@@ -358,9 +344,9 @@ def mark_confirmed(
 
 
 _MARK_VERIFIED = f"""
-WITH {audit.ACTOR_CTE}, p AS (
+WITH {audit.ACTOR_CTE}, {direct.NO_FLUSH_CTE}, p AS (
     UPDATE payments SET status = 'VERIFIED'
-    FROM ctx
+    FROM ctx, no_flush
     WHERE id = %(payment_id)s AND status = 'CONFIRMED'
     RETURNING id
 ), t AS (
@@ -383,8 +369,11 @@ def mark_verified(
     """CONFIRMED -> VERIFIED: the agent read the transfer on chain and it matched.
 
     One statement on an autocommit ``conn``: the status and the transaction log at
-    ``level``, in a durable commit (it flushes a delivery committed before it with
-    ``flush=False``). Returns False (nothing written) when the payment is not CONFIRMED.
+    ``level``. Its commit does not wait for the WAL flush
+    (:data:`~autopay_app.ledger.direct.NO_FLUSH_CTE`): the payment's delivery is durable
+    already, and should PostgreSQL itself crash before the next durable commit flushes
+    this one, the payment is CONFIRMED again and reconciliation verifies it anew from the
+    chain. Returns False (nothing written) when the payment is not CONFIRMED.
     """
     written = conn.execute(
         _MARK_VERIFIED,
@@ -415,9 +404,7 @@ WHERE p.id = %(payment_id)s
 def verification_deferred(conn: direct.Connection, ref: PaymentRef, message: str) -> bool:
     """The agent could not read the transfer back (RPC trouble): a NETWORK_ISSUE event says
     so, and reconciliation verifies the payment later. One statement on an autocommit
-    ``conn``, a durable commit: it also flushes a delivery committed before it without
-    waiting for the flush (:func:`mark_confirmed` ``flush=False``). Returns False when
-    there is no such payment."""
+    ``conn``, a durable commit. Returns False when there is no such payment."""
     written = conn.execute(
         _DEFERRED, {"actor": ref.actor, "payment_id": ref.payment_id, "message": message}
     ).rowcount

@@ -91,6 +91,7 @@ class WalletTools:
         result = self.agent.fetch(
             url, max_amount=limit, asset=asset, reason=(reason or "").strip()[:2000] or None
         )
+        result.wait_verified()  # the tool reports a payment done (VERIFIED), not only sent
         return self._result(result)
 
     def paid_tool(

@@ -68,6 +68,7 @@ def run(
         asset=asset,
         request_id=rid,
     )
+    result.wait_verified()  # the job is done once its payment is (VERIFIED)
     out = {"request_id": request_id, "status": result.status, "origin": origin}
     if result.payment_hash:
         out["payment_hash"] = result.payment_hash
@@ -81,6 +82,7 @@ def _approved(runner: Any, rid: uuid.UUID, origin: str) -> dict[str, Any]:
     if approvals.decision(runner.session(), rid) == "PENDING":
         try:
             result = runner.approve(rid)
+            result.wait_verified()  # the job is done once its payment is (VERIFIED)
         except AgentError as exc:  # closed meanwhile: nothing was signed by this run
             status = queue.request_status(runner.session(), rid)
             return {"request_id": str(rid), "status": status, "refused": str(exc)}

@@ -64,7 +64,14 @@ def start_window_s(cfg: WorkerConfig) -> float:
 
 def in_process(agent: Agent, request_id: uuid.UUID, why: str) -> Answer:
     log.warning("approval of request %s paid in this process: %s", request_id, why)
-    return Answer(agent.approve(request_id), None)
+    return _here(agent, request_id)
+
+
+def _here(agent: Agent, request_id: uuid.UUID) -> Answer:
+    """Pay the approval in this process; answered once the payment is done (VERIFIED)."""
+    result = agent.approve(request_id)
+    result.wait_verified()
+    return Answer(result, None)
 
 
 def approve(
@@ -88,7 +95,7 @@ def approve(
         return in_process(agent, request_id, "no worker alive")
     held = approvals.peek(session, request_id)
     if held is None:  # decided or expired: the agent records and refuses as before
-        return Answer(agent.approve(request_id), None)
+        return _here(agent, request_id)
     job = queue.PaidFetchJob(agent.name, held.url, ORIGIN, request_id, approval=True)
     with session.begin():
         job_id = queue.defer(session, job, cfg.agent_concurrency)

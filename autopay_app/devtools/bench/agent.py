@@ -159,15 +159,21 @@ def _interleaved(
 
 
 def _alone(
-    clients: dict[str, Callable[[], bool]], n: int, meter: cpu.Meter, progress: Progress
+    clients: dict[str, Callable[[], bool]],
+    n: int,
+    meter: cpu.Meter,
+    progress: Progress,
+    drain: Callable[[], bool],
 ) -> list[CpuFigure]:
-    """Each client alone, ``n`` sequential calls, with every process's CPU time read."""
+    """Each client alone, ``n`` sequential calls, with every process's CPU time read
+    (``drain``: the agent's work after its last return, its VERIFIED writes, included)."""
     figures = []
     for name, client in clients.items():
         meter.start()
         for _ in range(n):
             _call(name, client)
             progress.advance()
+        drain()
         used = meter.stop()
         seller = "SDK seller" if name.endswith("SDK seller") else "mock API"
         seconds = {
@@ -322,8 +328,10 @@ def run(cfg: Settings, base_url: str, n: int, worker_counts: list[int], progress
         for workers in worker_counts:
             with progress(f"{workers} worker(s): four clients", total=n * len(clients)) as bar:
                 figures.extend(_interleaved(clients, n, workers, bar))
+            agent.wait_verified()  # the next run starts with nothing of this one running
         with progress("CPU: each client alone", total=n * len(clients)) as bar:
-            cpu_figures = _alone(clients, n, _meter(url, h, api, sdk), bar)
+            meter = _meter(url, h, api, sdk)
+            cpu_figures = _alone(clients, n, meter, bar, agent.wait_verified)
         agent.close()
         bare.close()
     return Results(figures, cpu_figures)

@@ -4,9 +4,9 @@ Paid requests written through the ledger functions the agent calls, in the
 agent's order and on its connections, with nothing else around them (no
 seller, no chain): the request opened (PENDING), the payment reserved and
 written ahead SIGNED with the request PAID (one statement under the spend lock,
-the durable commit before any send), then CONFIRMED with the delivery (its
-commit not waiting for the WAL flush) and VERIFIED (a durable commit).
-Sequentially: wall time per paid request and the CPU its PostgreSQL backend
+the durable commit before any send), then CONFIRMED with the delivery (a durable
+commit: the data is returned after it) and VERIFIED (its commit not waiting for
+the WAL flush). Sequentially: wall time per paid request and the CPU its PostgreSQL backend
 spent (``/proc/<pid>/schedstat``; None when the server is on another host).
 With ``writers`` threads paying for one agent (its spend lock shared): paid
 requests per second and the write-ahead statement's time (reservation and
@@ -107,7 +107,6 @@ class _Payer:
                 payment_hash=signature,
                 receipt={"success": True},
                 delivery=delivery,
-                flush=False,
             )
             payments.mark_verified(
                 conn,

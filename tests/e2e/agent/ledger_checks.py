@@ -15,6 +15,7 @@ def rows(engine: sa.Engine, sql: str, **params: object) -> list[sa.Row]:
 
 
 def verified_sum(engine: sa.Engine, agent: Agent, currency: str) -> Decimal:
+    assert agent.wait_verified()  # fetches return before their VERIFIED is written
     return Decimal(
         rows(
             engine,

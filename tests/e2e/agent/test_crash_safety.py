@@ -31,6 +31,7 @@ TRANSFERS = {
     "after_write_ahead": 0,
     "after_send": 1,
     "after_200": 1,
+    "before_verify": 1,  # the data was returned; VERIFIED not written: reconciliation
     "after_verify": 1,
 }
 #: Payment rows left: none when the process died before the reservation's commit.

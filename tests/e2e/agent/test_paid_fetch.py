@@ -37,6 +37,7 @@ def test_twenty_paid_requests_leave_a_complete_consistent_ledger(
     assert all(r.data and "as_of" in r.data for r in results)
     assert len({r.payment_hash for r in results}) == 20
     assert {r.asset for r in results} == {"USDC", "CASH"}
+    assert agent.wait_verified()  # each fetch returned its data before its VERIFIED
     payments = rows(
         engine,
         "SELECT status::text, payment_hash, payer_signature, memo, "
@@ -94,3 +95,25 @@ def test_fetch_result_links_the_explorer(stack: Stack, make_agent: Callable[...,
     assert result.explorer_url == (
         f"https://explorer.solana.com/tx/{result.payment_hash}?cluster=devnet"
     )
+
+
+def test_the_data_is_returned_before_the_chain_read_and_verified_after_it(
+    stack: Stack, make_agent: Callable[..., Agent], engine: sa.Engine
+) -> None:
+    """The agent's own read of the transfer (getTransaction) is slow: the fetch returns its
+    data with the delivery durable (CONFIRMED, ACCESSED) without waiting for it, and the
+    payment is VERIFIED once the read ends (``wait_verified``)."""
+    agent = make_agent()
+    status = "SELECT p.status::text, r.status::text FROM payments p " + (
+        "JOIN api_requests r ON r.id = p.api_request_id WHERE r.id = :r"
+    )
+    stack.harness.set_fault(method="getTransaction", delay_ms=1500)
+    try:
+        result = agent.fetch(stack.url(PATHS[0]))
+        assert result.status == "ACCESSED", result.error
+        assert rows(engine, status, r=result.request_id) == [("CONFIRMED", "ACCESSED")]
+        assert result.wait_verified(timeout=30)
+    finally:
+        stack.harness.clear_faults()
+    assert rows(engine, status, r=result.request_id) == [("VERIFIED", "ACCESSED")]
+    assert agent.wait_verified(timeout=0)  # nothing left running

@@ -56,6 +56,7 @@ def test_a_v1_only_seller_is_paid_in_v1(
         allow(agent, [urlsplit(seller.url).netloc])
         result = agent.fetch(seller.url + FEED)
     assert result.status == "ACCESSED", result.error
+    assert result.wait_verified()
     stored = rows(
         engine,
         "SELECT x402_instructions->>'x402Version', p.x402_version, p.status::text "

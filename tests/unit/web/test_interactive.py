@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import types
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,23 +17,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from autopay_app.agent import runtime
+from autopay_app.agent.result import FetchResult
 from autopay_app.errors import AutopayError
 from autopay_app.extensions import db
 from autopay_app.ledger import approvals
 from autopay_app.models import PaymentApproval, RequestStatus, WalletBalance
 from tests.factories import make_agent, make_request
-
-
-@dataclass
-class FetchResult:
-    request_id: uuid.UUID
-    status: str
-    data: object
-    payment_id: uuid.UUID | None
-    payment_hash: str | None
-    amount: Decimal | None
-    asset: str | None
-    error: str | None = None
 
 
 class RecordingAgent:
