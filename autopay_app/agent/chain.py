@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -90,14 +91,30 @@ class Chain:
         self.mints = {"USDC": usdc_mint, "CASH": cash_mint}
         self._client = solana_client(rpc_url, timeout=timeout)
         self._json = JsonRpc(rpc_url, timeout)
+        self._slot_lock = threading.Lock()
+        #: The highest slot any answer named (its ``context``, or a transaction's slot).
+        self.seen_slot = 0
 
     def close(self) -> None:
         self._client._provider.session.close()
         self._json.close()
 
+    def _saw(self, result: Any) -> None:
+        """Keep the highest slot an answer's ``result`` names (``context.slot``, or a
+        transaction's ``slot``)."""
+        if not isinstance(result, dict):
+            return
+        context = result.get("context")
+        slot = context.get("slot") if isinstance(context, dict) else result.get("slot")
+        if isinstance(slot, int):
+            with self._slot_lock:
+                self.seen_slot = max(self.seen_slot, slot)
+
     def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
-            return json.loads(fn(*args, **kw).to_json())
+            answer = json.loads(fn(*args, **kw).to_json())
+            self._saw(answer.get("result") if isinstance(answer, dict) else None)
+            return answer
         except (SolanaRpcException, httpx.HTTPError, httpx2.HTTPError) as exc:
             raise classify_rpc_error(exc) from exc
         except RPCException as exc:  # the node answered a JSON-RPC error (e.g. unhealthy)
@@ -109,11 +126,20 @@ class Chain:
         """A plain JSON-RPC call (:class:`~autopay_app.agent.jsonrpc.JsonRpc`), for the reads
         on every paid request: the answer is used as JSON, so it is parsed once (solana-py
         would build typed objects, then the agent would turn them back into JSON)."""
-        return self._json.call(method, params)
+        result = self._json.call(method, params)
+        self._saw(result)
+        return result
 
     def latest_blockhash(self) -> tuple[str, int]:
-        value = self._rpc("getLatestBlockhash", [{"commitment": "confirmed"}])["value"]
-        return str(value["blockhash"]), int(value["lastValidBlockHeight"])
+        blockhash, last_valid, _ = self.latest_blockhash_at()
+        return blockhash, last_valid
+
+    def latest_blockhash_at(self) -> tuple[str, int, int]:
+        """The latest blockhash, its last valid block height, and the slot it was read at."""
+        result = self._rpc("getLatestBlockhash", [{"commitment": "confirmed"}])
+        value = result["value"]
+        slot = int(result["context"]["slot"])
+        return str(value["blockhash"]), int(value["lastValidBlockHeight"]), slot
 
     def account_owner(self, address: str) -> str | None:
         """The program owning ``address``, or None when the account does not exist."""

@@ -85,6 +85,17 @@ class BalanceRefresh:
     slots: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
+@dataclass
+class RecentBlockhash:
+    """The blockhash read last (:mod:`autopay_app.agent.blockhash`): its value and last
+    valid block height, the slot and the time it was read at."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: tuple[str, int] | None = None
+    slot: int = -1
+    read_at: float = 0.0
+
+
 class Verifications:
     """The verifications of delivered payments still running on the agent's I/O pool
     (:func:`autopay_app.agent.steps.verify`)."""
@@ -140,6 +151,7 @@ class AgentContext:
     cache: TtlCache = field(default_factory=TtlCache)
     balance_refresh: BalanceRefresh = field(default_factory=BalanceRefresh)
     verifications: Verifications = field(default_factory=Verifications)
+    blockhash: RecentBlockhash = field(default_factory=RecentBlockhash)
 
     @property
     def actor(self) -> str:

@@ -36,6 +36,7 @@ import uuid
 from concurrent.futures import Future
 from urllib.parse import urlsplit
 
+from autopay_app.agent import blockhash as recent_blockhash
 from autopay_app.agent import crash, diagnosis, gateway, guard, io, mcp_target, settle
 from autopay_app.agent.chain import rpc_failure
 from autopay_app.agent.context import AgentContext, policy
@@ -120,10 +121,11 @@ def ask(ctx: AgentContext, opened: Opened) -> Quoted | FetchResult:
     """GET the resource: a 402 is parsed; a free answer is recorded and ends the request.
 
     The blockhash a payment would need is read meanwhile (the agent buys paid
-    resources: a free one costs one wasted read).
+    resources: a free one costs one wasted read), unless the one read for an earlier
+    payment is still surely valid (:mod:`~autopay_app.agent.blockhash`).
     """
     url = opened.request.url
-    blockhash = io.in_background(ctx, lambda: io.rpc(ctx, lambda c: c.latest_blockhash()))
+    blockhash = recent_blockhash.prefetch(ctx)
     try:
         answer = io.with_retries(
             ctx, opened.request_id, lambda: io.seller_get(ctx, url), before=opened.ensure_written
@@ -224,7 +226,7 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
         SettlementPending: An earlier payment for the URL may still land.
     """
     quoted, request = decided.quoted, decided.opened.request
-    blockhash, last_valid = _latest_blockhash(ctx, quoted)  # never waited for under the lock
+    blockhash, last_valid = _blockhash(ctx, decided)  # never waited for under the lock
     x402 = None if quoted.recorded else (quoted.info.document, quoted.headers)
     for settled_first in (False, True):
         payment_id = decided.external.payment_id if decided.external else uuid.uuid4()
@@ -274,10 +276,13 @@ def reserve_sign_write_ahead(ctx: AgentContext, decided: Decided) -> Signed:
     )
 
 
-def _latest_blockhash(ctx: AgentContext, quoted: Quoted) -> tuple[str, int]:
-    if quoted.blockhash is not None:
-        return quoted.blockhash.result()
-    return io.rpc(ctx, lambda c: c.latest_blockhash())
+def _blockhash(ctx: AgentContext, decided: Decided) -> tuple[str, int]:
+    """The one a person's wallet signed with, or the agent's recent one (read during the
+    GET, or reused: :mod:`~autopay_app.agent.blockhash`)."""
+    prefetched = decided.quoted.blockhash
+    if decided.external is not None and prefetched is not None:
+        return prefetched.result()
+    return recent_blockhash.for_offer(ctx, decided.choice.offer, prefetched)
 
 
 def _terms(ctx: AgentContext, decided: Decided) -> payments.Terms:
@@ -406,6 +411,7 @@ def _refusal(ctx: AgentContext, signed: Signed, answer: Answer) -> AgentError:
     """The seller answered the payment with a 402: a duplicate, or the cause the agent
     proves with its own chain reads (:mod:`~autopay_app.agent.diagnosis`), or the
     seller's reason as given."""
+    recent_blockhash.forget(ctx)  # it may be the cause: the next payment reads a new one
     reason = gateway.failure_reason(answer.headers, answer.body)
     error: AgentError = FacilitatorRejected(
         f"payment refused by the seller: {reason or 'no reason given'}", x402_reason=reason

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from solders.transaction import VersionedTransaction
 
-from autopay_app.agent import Agent
+from autopay_app.agent import Agent, blockhash
 from tests.e2e.agent.conftest import Stack
 from tests.e2e.agent.ledger_checks import (
     assert_money_conserved,
@@ -117,3 +119,38 @@ def test_the_data_is_returned_before_the_chain_read_and_verified_after_it(
         stack.harness.clear_faults()
     assert rows(engine, status, r=result.request_id) == [("VERIFIED", "ACCESSED")]
     assert agent.wait_verified(timeout=0)  # nothing left running
+
+
+def _blockhashes(engine: sa.Engine, agent: Agent) -> list[str]:
+    signed = rows(
+        engine,
+        "SELECT signed_transaction FROM payments WHERE agent_id = :a ORDER BY created_at",
+        a=agent.agent_id,
+    )
+    return [
+        str(VersionedTransaction.from_bytes(base64.b64decode(tx)).message.recent_blockhash)
+        for (tx,) in signed
+    ]
+
+
+def test_payments_reuse_a_blockhash_while_surely_valid_and_each_lands(
+    stack: Stack, make_agent: Callable[..., Agent], engine: sa.Engine
+) -> None:
+    """Three payments in a row are signed with one blockhash (read once), each its own
+    transaction, each VERIFIED; once the agent sees that slots have passed (here a balance
+    read after the chain moved on), the next payment reads a new one, and lands too."""
+    agent = make_agent()
+    results = [agent.fetch(stack.url(PATHS[i])) for i in range(3)]
+    assert [r.status for r in results] == ["ACCESSED"] * 3, [r.error for r in results]
+    assert len({r.payment_hash for r in results}) == 3
+    assert len(set(_blockhashes(engine, agent))) == 1
+    stack.harness.advance_slots(blockhash.REUSE_SLOTS)
+    agent.refresh_balances()  # an answer naming the new slot
+    assert agent.fetch(stack.url(PATHS[3])).status == "ACCESSED"
+    assert agent.wait_verified()
+    used = _blockhashes(engine, agent)
+    assert len(used) == 4 and used[3] != used[0]
+    statuses = rows(
+        engine, "SELECT status::text FROM payments WHERE agent_id = :a", a=agent.agent_id
+    )
+    assert statuses == [("VERIFIED",)] * 4
