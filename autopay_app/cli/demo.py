@@ -112,6 +112,7 @@ def run_requests(agent: Any, items: list[dict[str, Any]], count: int, workers: i
             bar.advance()
             if result.status in ("ACCESSED", "FAILED"):
                 bar.count(result.status.lower())
+    agent.wait_verified()  # the summary and the dashboard show the payments verified
     summary.seconds = time.perf_counter() - start
     summary.retries = count_retries(agent.session(), summary.results)
     return summary
