@@ -20,7 +20,7 @@ typed results of :mod:`autopay_app.agent.states`):
    the request PAID, in one durable commit: nothing is sent before it returns.
 5. ``steps.deliver``: the signed bytes sent (retries resend them); a refusal
    diagnosed from the chain; the data and the receipt written (CONFIRMED,
-   ACCESSED; a durable commit) while the transfer is read from the chain; the
+   ACCESSED; a durable commit), then the transfer's read from the chain started; the
    balance row refreshed in the background.
 6. ``steps.verify``: the data returned; VERIFIED (a mismatch FAILED) written
    right after, on the agent's I/O pool (``FetchResult.wait_verified``,

@@ -20,9 +20,9 @@ a frozen dataclass of :mod:`autopay_app.agent.states`;
 
 Nothing is sent before the write-ahead commits, and nothing is returned before
 the delivery commits. The PENDING row and the blockhash are written and read
-during the first GET; the transfer is read from the chain while the answer is
-parsed and the delivery written, and its VERIFIED is written on the agent's I/O
-pool after the data is returned (:func:`record_verification`): a payment counts
+during the first GET; the transfer is read from the chain, and its VERIFIED
+written, on the agent's I/O pool after the delivery commits and the data is
+returned (:func:`record_verification`): a payment counts
 as done only once VERIFIED, ``Agent.wait_verified`` waits for it, closing the
 agent drains it, and a crash in between leaves a CONFIRMED payment that
 reconciliation verifies from the chain. A step raises a classified
@@ -378,15 +378,16 @@ def _deliver(ctx: AgentContext, signed: Signed) -> Delivered:
     tx_hash = str(receipt.get("transaction") or "") or settle.find(ctx, signed.payment_id)
     if not tx_hash:
         raise SettlementPending("200 without a settlement receipt")
-    # The chain is read while the answer is parsed and the delivery written (a durable
-    # commit: nothing is returned that the ledger could lose); VERIFIED follows off the path.
-    check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
+    # The delivery is a durable commit (nothing is returned that the ledger could lose);
+    # the transfer is read from the chain after it, off the path (VERIFIED follows): on the
+    # path, that read would only compete with the commit for the CPU.
     data = answer.json_or_text()
     delivery = payments.Delivery(data, answer.status, answer.headers, answer.elapsed_ms)
     with direct.autocommit(ctx.engine) as conn:
         payments.mark_confirmed(
             conn, signed.ref, payment_hash=tx_hash, receipt=receipt, delivery=delivery
         )
+    check = io.in_background(ctx, lambda: _check_transfer(ctx, signed, tx_hash))
     return Delivered(signed, answer, data, tx_hash, check)
 
 
