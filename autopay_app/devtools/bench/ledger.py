@@ -4,7 +4,8 @@ Runs in a scratch database (``<name>_bench``) that it creates, migrates and drop
 Figures: seconds for a 10,000-transaction session written as the agent writes
 (:mod:`~autopay_app.devtools.bench.ledger_write`), sequentially and with
 concurrent writers, against the thinnest psycopg writer of the same rows in the
-same run; the PostgreSQL side of the agent's paid request alone
+same run, and the profile of what the database's own triggers add to it; the
+PostgreSQL side of the agent's paid request alone
 (:mod:`~autopay_app.devtools.bench.ledger_hot`: wall time and backend CPU per
 paid request, and with concurrent writers for one agent); and p50/p95 of the
 dashboard's audit queries with their EXPLAIN,
@@ -181,7 +182,7 @@ def run(
     ``writers`` connections) and the audit queries timed, in a scratch database."""
     with scratch.scratch_database(base_url, "bench", keep=keep) as url:
         engine = sa.create_engine(url, pool_size=max(5, writers))
-        agent_ids = _bench_agents(engine, writers)
+        agent_ids = _bench_agents(engine, writers * len(ledger_write.WRITERS))
         with engine.begin() as conn:
             ledger_write.make_floor_tables(conn)
         counts = sorted({1, writers})
@@ -190,7 +191,7 @@ def run(
             write = ledger_write.write_sessions(
                 engine, agent_ids, transactions, counts, bar.advance
             )
-        written = _project_rows(engine)
+        written = _project_rows(engine, ledger_write.project_agents(agent_ids))
         hot_n = min(transactions, HOT_REQUESTS)
         hot_agent = _bench_agents(engine, 1)[0]
         hot_total = hot_n * (2 if writers > 1 else 1)
@@ -210,9 +211,12 @@ HOT_REQUESTS = 500
 AUDIT_EVENTS = 2000
 
 PROJECT_ROWS = sa.text(
-    "SELECT (SELECT count(*) FROM api_requests), (SELECT count(*) FROM payments), "
-    "(SELECT count(*) FROM transaction_logs), (SELECT count(*) FROM audit_events)"
-)
+    "SELECT (SELECT count(*) FROM api_requests WHERE agent_id = ANY(:a)), "
+    "(SELECT count(*) FROM payments WHERE agent_id = ANY(:a)), "
+    "(SELECT count(*) FROM transaction_logs l JOIN payments p ON p.id = l.payment_id "
+    "WHERE p.agent_id = ANY(:a)), "
+    "(SELECT count(*) FROM audit_events WHERE agent_id = ANY(:a))"
+).bindparams(sa.bindparam("a", type_=sa.ARRAY(sa.Uuid)))
 
 
 @dataclass(frozen=True)
@@ -224,10 +228,11 @@ class Written:
     audit_event_us: float | None = None
 
 
-def _project_rows(engine: sa.Engine) -> tuple[int, ...]:
-    """What the project's writer left in the ledger (the floor writes into copies)."""
+def _project_rows(engine: sa.Engine, agents: list[uuid.UUID]) -> tuple[int, ...]:
+    """What the project's writer left in the ledger (the floor writes into copies, the
+    profile for agents of its own)."""
     with engine.connect() as conn:
-        row = conn.execute(PROJECT_ROWS).one()
+        row = conn.execute(PROJECT_ROWS, {"a": agents}).one()
     return tuple(int(n) for n in row)
 
 
@@ -264,21 +269,26 @@ def report(written: Written, figures: list[QueryFigure], audit_rows: int) -> Non
         f"\nledger write: one demo session of {n:,} transactions "
         "(request, payment, log, 2 audit events; one durable commit each)"
     )
-    click.echo(f"  {'writer':<40} {'writers':>7} {'seconds':>8} {'tx/s':>8} {'rows/s':>8}")
+    click.echo(
+        f"  {'writer':<40} {'writers':>7} {'seconds':>8} {'tx/s':>8} {'rows/s':>8} "
+        f"{'backend CPU ms/tx':>18}"
+    )
     for w in write:
+        cpu = "n/a" if w.backend_cpu_ms is None else f"{w.backend_cpu_ms:.3f}"
         click.echo(
             f"  {w.writer:<40} {w.writers:>7} {w.seconds:>8.2f} {w.per_second:>8.0f} "
-            f"{w.rows / w.seconds:>8.0f}"
+            f"{w.rows / w.seconds:>8.0f} {cpu:>18}"
         )
     for count in sorted({w.writers for w in write}):
         by = {w.writer: w.seconds for w in write if w.writers == count}
-        project = by[ledger_write.PROJECT]
         label = "sequential" if count == 1 else f"{count} writers, one agent each"
-        for floor in ledger_write.FLOORS:
-            click.echo(
-                f"ratio (project/{floor.removeprefix('floor: ')}, {label}): "
-                f"{project / by[floor]:.2f}"
-            )
+        for writer in (ledger_write.PROJECT, *ledger_write.PROFILES):
+            name = "project" if writer == ledger_write.PROJECT else writer
+            for floor in ledger_write.FLOORS:
+                click.echo(
+                    f"ratio ({name}/{floor.removeprefix('floor: ')}, {label}): "
+                    f"{by[writer] / by[floor]:.2f}"
+                )
     requests, payments, logs, events = written.rows
     click.echo(
         f"  project rows: {requests} requests, {payments} payments, {logs} logs, "
@@ -286,7 +296,10 @@ def report(written: Written, figures: list[QueryFigure], audit_rows: int) -> Non
     )
     click.echo(
         "  (targets: sequential project <= 1.3x the floor; 10,000 transactions < 5 s "
-        "with concurrent writers)"
+        "with concurrent writers. The profile rows run the project's statement with the "
+        "status-audit triggers off, then the spend trigger too, in this scratch database: "
+        "the gap to the project is what those invariants cost; n/a: server not on this "
+        "machine)"
     )
     _report_hot(written.hot)
     if written.hot:

@@ -11,11 +11,17 @@ and two audit events (API_ACCESS, PAYMENT_SUCCESS).
 * The floor is the thinnest writer of the same rows: plain ``psycopg``, a
   connection of its own, no triggers, into copies of the four tables (same
   columns, defaults and indexes), once as five INSERTs per commit and once as
-  one statement per commit.
+  one statement per commit. Its audit events are the triggers' rows, field for
+  field (``details`` included: a test compares them), so both index the same text.
+* The profile runs the project's statement with some of the database's own work
+  switched off in the scratch database (``ALTER TABLE ... DISABLE TRIGGER``):
+  first the status-audit triggers, then the per-minute spend trigger too. What
+  each step saves is what that invariant costs; the foreign keys stay on.
 
-Both run sequentially and with ``writers`` concurrent connections (PostgreSQL
+All run sequentially and with ``writers`` concurrent connections (PostgreSQL
 then flushes several commits with one WAL write: group commit). The ratios are
-the project's time over the floor's.
+the project's time over the floor's. Each writer's backend CPU per transaction
+is read from ``/proc`` when the server runs on this machine.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import psycopg
 import sqlalchemy as sa
 
 from autopay_app.devtools import samples
+from autopay_app.devtools.bench import cpu
 from autopay_app.ledger import audit, direct
 
 Advance = Callable[[int], None]
@@ -47,6 +54,8 @@ class WriteFigure:
     writers: int
     transactions: int
     seconds: float
+    #: Backend CPU seconds of its connections (None: the server is not on this machine).
+    backend_cpu_s: float | None = None
 
     @property
     def rows(self) -> int:
@@ -55,6 +64,13 @@ class WriteFigure:
     @property
     def per_second(self) -> float:
         return self.transactions / self.seconds
+
+    @property
+    def backend_cpu_ms(self) -> float | None:
+        """Backend CPU per transaction, in ms."""
+        if self.backend_cpu_s is None:
+            return None
+        return self.backend_cpu_s / self.transactions * 1000
 
 
 def _row(agent_id: uuid.UUID, i: int, instructions: str, salt: str) -> dict[str, Any]:
@@ -90,14 +106,21 @@ VALUES (%(payment_id)s, %(request_id)s, %(agent_id)s, %(amount)s,
 _LOG = """INSERT INTO {t}transaction_logs (payment_id, solana_tx_metadata, confirmation_status,
     gas_fees)
 VALUES (%(payment_id)s, CAST(%(metadata)s AS jsonb), 'CONFIRMED', 10000)"""
+#: The floor's audit events carry what the status triggers write (migration 0011), field
+#: for field: the request entering ACCESSED and the payment entering VERIFIED.
 _ACCESS_EVENT = """INSERT INTO floor_audit_events (agent_id, event_type, severity, related_id,
     details)
-VALUES (%(agent_id)s, 'API_ACCESS', 'INFO', %(request_id)s,
-        jsonb_build_object('to', 'ACCESSED', 'url', CAST(%(url)s AS text)))"""
+VALUES (%(agent_id)s, 'API_ACCESS', 'INFO', %(request_id)s, jsonb_build_object(
+    'api_request_id', %(request_id)s, 'endpoint', CAST(%(endpoint)s AS text),
+    'url', CAST(%(url)s AS text), 'from', NULL, 'to', 'ACCESSED', 'http_status', 200,
+    'actor', CAST(%(actor)s AS text), 'latency_ms', 12, 'payment_hash', CAST(%(hash)s AS text)))"""
 _SUCCESS_EVENT = """INSERT INTO floor_audit_events (agent_id, event_type, severity, related_id,
     details)
-VALUES (%(agent_id)s, 'PAYMENT_SUCCESS', 'INFO', %(payment_id)s,
-        jsonb_build_object('to', 'VERIFIED', 'amount', CAST(%(amount)s AS text)))"""
+VALUES (%(agent_id)s, 'PAYMENT_SUCCESS', 'INFO', %(payment_id)s, jsonb_build_object(
+    'payment_id', %(payment_id)s, 'api_request_id', %(request_id)s, 'from', NULL,
+    'to', 'VERIFIED', 'amount', CAST(CAST(%(amount)s AS numeric(18, 9)) AS text),
+    'currency', CAST(%(currency)s AS text), 'payment_hash', CAST(%(hash)s AS text),
+    'actor', CAST(%(actor)s AS text)))"""
 
 #: The project's statement, as the agent's: its actor first, three rows in one WITH; the
 #: triggers write the audit events (their rows are checked at the end of the statement).
@@ -150,34 +173,90 @@ def _floor_five(conn: direct.Connection, row: dict[str, Any]) -> None:
             conn.execute(statement, row, prepare=True)
 
 
+@dataclass(frozen=True)
+class Writer:
+    name: str
+    write: Write
+    #: (table, trigger) switched off while it writes: a step of the profile.
+    off: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_floor(self) -> bool:
+        return self.write is not _project
+
+
+AUDIT_TRIGGERS = (
+    ("api_requests", "api_requests_audit_insert"),
+    ("payments", "payments_audit_insert"),
+)
+SPEND_TRIGGER = (("payments", "payments_spend_minutes"),)
+
 FLOORS = ("floor: psycopg, 5 INSERTs per commit", "floor: psycopg, 1 statement per commit")
 PROJECT = "project: 1 statement, triggers audit"
-WRITERS: dict[str, Write] = {FLOORS[0]: _floor_five, FLOORS[1]: _floor_one, PROJECT: _project}
+PROFILES = ("profile: project, audit triggers off", "profile: project, + spend trigger off")
+WRITERS = (
+    Writer(FLOORS[0], _floor_five),
+    Writer(FLOORS[1], _floor_one),
+    Writer(PROJECT, _project),
+    Writer(PROFILES[0], _project, AUDIT_TRIGGERS),
+    Writer(PROFILES[1], _project, AUDIT_TRIGGERS + SPEND_TRIGGER),
+)
 
 
 def _timed(
     conns: list[direct.Connection], write: Write, rows: list[dict[str, Any]], advance: Advance
-) -> float:
-    """Seconds to write ``rows``, shared out over ``conns`` (one thread each)."""
+) -> tuple[float, float | None]:
+    """Seconds to write ``rows``, shared out over ``conns`` (one thread each), and the
+    CPU seconds their backends spent (None when not visible from here)."""
 
     def share(k: int) -> None:
         for row in rows[k :: len(conns)]:
             write(conns[k], row)
             advance(1)
 
+    backends = [conn.info.backend_pid for conn in conns]
+    before = [cpu.process_seconds(pid) for pid in backends]
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(conns)) as pool:
         list(pool.map(share, range(len(conns))))
-    return time.perf_counter() - start
+    spent = time.perf_counter() - start
+    after = [cpu.process_seconds(pid) for pid in backends]
+    used = 0.0
+    for a, b in zip(after, before, strict=True):
+        if a is None or b is None:
+            return spent, None
+        used += a - b
+    return spent, used
 
 
-def _connections(stack: ExitStack, engine: sa.Engine, write: Write, n: int) -> list[Any]:
+def _connections(stack: ExitStack, engine: sa.Engine, writer: Writer, n: int) -> list[Any]:
     """The project's connections come from the engine's pool (as the agent's do); the
     floor's are opened by plain psycopg."""
-    if write is _project:
+    if not writer.is_floor:
         return [stack.enter_context(direct.autocommit(engine)) for _ in range(n)]
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return [stack.enter_context(psycopg.connect(dsn, autocommit=True)) for _ in range(n)]
+
+
+def _switch(engine: sa.Engine, off: tuple[tuple[str, str], ...], enable: bool) -> None:
+    with engine.begin() as conn:
+        for table, trigger in off:
+            verb = "ENABLE" if enable else "DISABLE"
+            conn.execute(sa.text(f"ALTER TABLE {table} {verb} TRIGGER {trigger}"))
+
+
+def _session_slice(
+    engine: sa.Engine, writer: Writer, n: int, part: list[dict[str, Any]], advance: Advance
+) -> tuple[float, float | None]:
+    if writer.off:
+        _switch(engine, writer.off, enable=False)
+    try:
+        with ExitStack() as stack:
+            conns = _connections(stack, engine, writer, n)
+            return _timed(conns, writer.write, part, advance)
+    finally:
+        if writer.off:
+            _switch(engine, writer.off, enable=True)
 
 
 def write_sessions(
@@ -190,23 +269,39 @@ def write_sessions(
 ) -> list[WriteFigure]:
     """``transactions`` paid requests by each writer at each number of connections.
 
-    Each connection writes the requests of an agent of its own (``agent_ids``, one
-    per connection): one agent's payments are serialised by design (its spend lock,
-    and the per-minute spend row its payments all update). The writers take turns in
-    ``rounds`` slices of the session, so a machine whose speed drifts (a shared VM)
-    slows all of them alike.
+    Each connection writes the requests of an agent of its own: one agent's payments
+    are serialised by design (its spend lock, and the per-minute spend row its
+    payments all update). ``agent_ids`` holds ``max(writer_counts)`` agents for each
+    writer, in the order of :data:`WRITERS`, so the project's rows are its agents'
+    (:func:`project_agents`). The writers take turns in ``rounds`` slices of the
+    session, so a machine whose speed drifts (a shared VM) slows all of them alike.
     """
     instructions = json.dumps(samples.payment_required(URL))
-    seconds = {(name, n): 0.0 for n in writer_counts for name in WRITERS}
+    per = len(agent_ids) // len(WRITERS)
+    spent = {(w.name, n): (0.0, 0.0) for n in writer_counts for w in WRITERS}
+    unseen: set[tuple[str, int]] = set()
     step = -(-transactions // rounds)
     for lo in range(0, transactions, step):
-        for (name, n), _ in seconds.items():
-            write = WRITERS[name]
-            with ExitStack() as stack:
-                conns = _connections(stack, engine, write, n)
+        for k, writer in enumerate(WRITERS):
+            agents = agent_ids[k * per : (k + 1) * per]
+            for n in writer_counts:
                 part = [
-                    _row(agent_ids[i % n], i, instructions, f"{name}/{n}")
+                    _row(agents[i % n], i, instructions, f"{writer.name}/{n}")
                     for i in range(lo, min(lo + step, transactions))
                 ]
-                seconds[name, n] += _timed(conns, write, part, advance)
-    return [WriteFigure(name, n, transactions, spent) for (name, n), spent in seconds.items()]
+                seconds, backend = _session_slice(engine, writer, n, part, advance)
+                wall, used = spent[writer.name, n]
+                spent[writer.name, n] = (wall + seconds, used + (backend or 0.0))
+                if backend is None:
+                    unseen.add((writer.name, n))
+    return [
+        WriteFigure(name, n, transactions, wall, None if (name, n) in unseen else used)
+        for (name, n), (wall, used) in spent.items()
+    ]
+
+
+def project_agents(agent_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The agents whose rows the project's own writer (all triggers on) wrote."""
+    per = len(agent_ids) // len(WRITERS)
+    k = [w.name for w in WRITERS].index(PROJECT)
+    return agent_ids[k * per : (k + 1) * per]

@@ -20,17 +20,28 @@ def test_bench_ledger_reports_writes_and_queries(
     result = runner.invoke(args=["bench", "ledger", "--transactions", "40", "--audit-rows", "3000"])
     assert result.exit_code == 0, result.output
     # Off a terminal, progress lines while it works (on stderr), and the same table after.
-    assert re.search(r"^writing session: \d+/240 transactions \(\d+%\), ", result.stderr, re.M)
+    assert re.search(r"^writing session: \d+/400 transactions \(\d+%\), ", result.stderr, re.M)
     assert "ledger write: one demo session of 40 transactions" in result.stdout
     assert "ledger write" not in result.stderr
-    for writer in ("5 INSERTs per commit", "1 statement per commit", "triggers audit"):
+    # Each writer's time, rate and backend CPU per transaction (the server runs here).
+    writers_ = (
+        "5 INSERTs per commit",
+        "1 statement per commit",
+        "triggers audit",
+        "audit triggers off",
+        "+ spend trigger off",
+    )
+    for writer in writers_:
         for writers in (1, 8):
-            row = rf"{re.escape(writer)}\s+{writers}\s+[\d.]+\s+\d+\s+\d+$"
+            row = rf"{re.escape(writer)}\s+{writers}\s+[\d.]+\s+\d+\s+\d+\s+\d+\.\d{{3}}$"
             assert re.search(row, result.stdout, re.M), result.stdout
-    for floor in ("5 INSERTs per commit", "1 statement per commit"):
-        for label in ("sequential", "8 writers, one agent each"):
-            line = rf"^ratio \(project/psycopg, {floor}, {label}\): \d+\.\d\d$"
-            assert re.search(line, result.stdout, re.M), result.stdout
+    # The project's ratios to both floors, and the profile's: the project with the
+    # status-audit triggers off, then the spend trigger too.
+    for who in ("project", "profile: project, audit triggers off", "profile: project, + spend"):
+        for floor in ("5 INSERTs per commit", "1 statement per commit"):
+            for label in ("sequential", "8 writers, one agent each"):
+                line = rf"^ratio \({re.escape(who)}.*/psycopg, {floor}, {label}\): \d+\.\d\d$"
+                assert re.search(line, result.stdout, re.M), result.stdout
     # The project's rows are in the ledger (two sessions), audited by the triggers.
     assert re.search(
         r"^  project rows: 80 requests, 80 payments, 80 logs, 160 audit events$",
