@@ -43,7 +43,8 @@ DECISION_KIND = decisions_log.DECISION_KIND
 
 
 class ApiState(NamedTuple):
-    """A monitored API with what the ledger knows of it (a tuple: a tick builds 1,000s)."""
+    """A monitored API with what the ledger knows of it (a tuple: a tick builds 1,000s):
+    its configuration (the first :data:`CONFIG_FIELDS` fields), then its staleness."""
 
     url: str
     weight: Decimal
@@ -51,12 +52,18 @@ class ApiState(NamedTuple):
     asset: str | None
     ttl_seconds: int | None
     source: str
-    last_access: datetime | None
-    failures: int
     #: ``weight`` and ``price`` as floats, converted by the server (the scorer's
     #: arithmetic; Decimal -> float in Python cost ~0.4 us each, twice per API a tick)
-    weight_f: float | None = None
-    price_f: float | None = None
+    weight_f: float | None
+    price_f: float | None
+    last_access: datetime | None = None
+    failures: int = 0
+
+
+#: How many leading fields of :class:`ApiState` are the API's configuration.
+CONFIG_FIELDS = 8
+#: The staleness of an API without ACCESSED or FAILED requests in the window.
+_NOT_SEEN: tuple[None, int] = (None, 0)
 
 
 @dataclass
@@ -181,8 +188,8 @@ def upsert_api(
         stmt = stmt.on_conflict_do_update(constraint="uq_monitored_apis_agent_url", set_=given)
     else:
         stmt = stmt.on_conflict_do_nothing(constraint="uq_monitored_apis_agent_url")
-    with session.begin():
-        return bool(changed_rows(session.execute(stmt)))
+    with session.begin():  # a row back: inserted or changed (an INSERT's rowcount is -1)
+        return session.execute(stmt.returning(MonitoredApi.id)).first() is not None
 
 
 def remove_api(session: Session, agent_id: uuid.UUID, url: str) -> bool:
@@ -259,18 +266,12 @@ def _stats(session: Session, query: Any) -> dict[str, tuple[datetime | None, int
     return {u: (last, int(n)) for u, last, n in result}
 
 
-#: The per-API figures of one agent in one statement: its enabled monitored APIs,
-#: each with its last ACCESSED time since ``:cut`` and its FAILED count since
-#: ``:fail_cut``. The scan of ``api_requests`` rides the ``(agent_id, status,
-#: created_at)`` index. The cut is a value, not a subquery: with the window computed
-#: inside the statement the planner could not estimate the range and chose a
-#: parallel bitmap scan (two workers started per tick on a two-core machine).
-PER_API = sa.text(
-    """
-SELECT m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source, s.last,
-       coalesce(s.failures, 0), CAST(m.weight AS float8), CAST(m.price AS float8)
-FROM monitored_apis m
-LEFT JOIN (
+#: The staleness figures of one agent's URLs: the last ACCESSED time since ``:cut``
+#: and the FAILED count since ``:fail_cut``. The scan of ``api_requests`` rides the
+#: ``(agent_id, status, created_at)`` index. The cut is a value, not a subquery: with
+#: the window computed inside the statement the planner could not estimate the range
+#: and chose a parallel bitmap scan (two workers started per tick on a two-core machine).
+STALENESS = """
     SELECT url,
            max(created_at) FILTER (WHERE status = 'ACCESSED') AS last,
            count(*) FILTER (WHERE status = 'FAILED' AND created_at > :fail_cut) AS failures
@@ -279,30 +280,74 @@ LEFT JOIN (
       AND status = ANY (CAST(ARRAY['ACCESSED', 'FAILED'] AS request_status[]))
       AND created_at > :cut
     GROUP BY url
-) s ON s.url = m.url
+"""
+
+#: The per-API figures of one agent in one statement: its enabled monitored APIs'
+#: configuration (as :class:`ApiState` orders it), each with its :data:`STALENESS`,
+#: then the ``apis_version`` this configuration is (read by the same statement: the
+#: rows and the version a change bumps become visible together).
+PER_API = sa.text(
+    f"""
+SELECT m.url, m.weight, m.price, m.asset, m.ttl_seconds, m.source,
+       CAST(m.weight AS float8), CAST(m.price AS float8), s.last, coalesce(s.failures, 0),
+       v.apis_version
+FROM monitored_apis m
+LEFT JOIN ({STALENESS}) s ON s.url = m.url
+LEFT JOIN monitor_settings v ON v.agent_id = m.agent_id
 WHERE m.agent_id = :agent_id AND m.enabled
 """
 )
 
 
-#: :data:`PER_API` as the driver takes it.
-_PER_API_DRIVER = (
-    PER_API.text.replace(":agent_id", "%(agent_id)s")
-    .replace(":fail_cut", "%(fail_cut)s")
-    .replace(":cut", "%(cut)s")
-)
+def _driver(sql: str) -> str:
+    """``sql``'s named parameters as the driver takes them."""
+    return (
+        sql.replace(":agent_id", "%(agent_id)s")
+        .replace(":fail_cut", "%(fail_cut)s")
+        .replace(":cut", "%(cut)s")
+    )
+
+
+_PER_API_DRIVER = _driver(PER_API.text)
+_STALENESS_DRIVER = _driver(STALENESS)
+
+#: Agent id -> (``apis_version``, its enabled APIs' configuration) as this process last
+#: read them (the first :data:`CONFIG_FIELDS` fields of each :class:`ApiState`).
+_CONFIGS: dict[uuid.UUID, tuple[int, list[tuple[Any, ...]]]] = {}
+#: Agents whose configuration a process keeps (more: it forgets them all and reads again).
+MAX_CONFIGS = 256
 
 
 def _per_api(
-    session: Session, agent_id: uuid.UUID, cut: datetime, fail_cut: datetime
-) -> list[ApiState]:
-    """:data:`PER_API`'s rows, on the driver's cursor in the session's transaction (a
-    prepared statement; 1,000 rows through SQLAlchemy's result cost ~1.5 ms more)."""
+    session: Session, agent_id: uuid.UUID, version: int, cut: datetime, fail_cut: datetime
+) -> tuple[list[ApiState], int | None]:
+    """The enabled APIs with their staleness, on the driver's cursor in the session's
+    transaction (prepared statements; 1,000 rows through SQLAlchemy's result cost ~1.5 ms
+    more). With the configuration held at ``version``, only :data:`STALENESS` is read
+    (its ~450 short rows instead of 1,000 of ten columns: ~5 ms less at 1,000 APIs);
+    else :data:`PER_API`. Returns the rows and, when the configuration was read, its
+    version (else None)."""
     params = {"agent_id": agent_id, "cut": cut, "fail_cut": fail_cut}
     conn: Any = session.connection().connection.driver_connection
+    held = _CONFIGS.get(agent_id)
     with conn.cursor() as cursor:
+        if held is not None and held[0] == version:
+            cursor.execute(_STALENESS_DRIVER, params, prepare=True)
+            seen = {url: (last, failures) for url, last, failures in cursor.fetchall()}
+            make = ApiState._make
+            return [make(c + seen.get(c[0], _NOT_SEEN)) for c in held[1]], None
         cursor.execute(_PER_API_DRIVER, params, prepare=True)
-        return list(map(ApiState._make, cursor.fetchall()))
+        rows = cursor.fetchall()
+    read = rows[0][-1] if rows else version
+    return [ApiState._make(r[:-1]) for r in rows], read
+
+
+def _hold(agent_id: uuid.UUID, version: int, apis: list[ApiState]) -> None:
+    """Keep the configuration of ``apis`` (read at ``version``, committed) for the next
+    ticks: a change to the agent's ``monitored_apis`` bumps the version (migration 0018)."""
+    if len(_CONFIGS) >= MAX_CONFIGS:
+        _CONFIGS.clear()
+    _CONFIGS[agent_id] = (version, [a[:CONFIG_FIELDS] for a in apis])
 
 
 _ENSURE_SETTINGS = sa.text(
@@ -350,8 +395,9 @@ def _situation_query() -> sa.Select[Any]:
     monitors anything, the longest TTL of its enabled APIs (``default_ttl`` where one
     has none), the spend windows (:func:`autopay_app.ledger.spend.windows`) and the
     paid fetches in flight of the agent named ``agent_name`` (URL -> job id,
-    :func:`autopay_app.ledger.queue.in_flight`), for the agent bound as ``agent_id``
-    (built once: a tick reuses it). No row: the agent has no settings (or no policy)."""
+    :func:`autopay_app.ledger.queue.in_flight`) and the version of its monitored APIs
+    (``apis_version``), for the agent bound as ``agent_id`` (built once: a tick reuses
+    it). No row: the agent has no settings (or no policy)."""
     s, p, w, b, m = MonitorSettings, SpendPolicy, WalletBalance, CircuitBreaker, MonitoredApi
     agent_id = sa.bindparam("agent_id", type_=s.agent_id.type)
     latest = (
@@ -382,6 +428,7 @@ def _situation_query() -> sa.Select[Any]:
             spent.c.hour.label("spent_hour"),
             spent.c.day.label("spent_day"),
             busy.scalar_subquery().label("busy"),
+            s.apis_version,
         )
         .join_from(s, p, p.agent_id == s.agent_id)
         .outerjoin(latest, sa.true())
@@ -424,7 +471,9 @@ def snapshot(
     Two statements: the situation (settings, policy, balance, breakers, spend windows
     and, with ``agent_name``, the agent's paid fetches queued or running:
     ``Snapshot.busy``; :func:`_situation_query`), then the per-API figures
-    (:data:`PER_API`). The ``configured`` APIs are added first when absent; with
+    (:data:`PER_API`; only their :data:`STALENESS` when this process holds the agent's
+    configuration at the situation's ``apis_version``: it keeps what it read once the
+    transaction committed). The ``configured`` APIs are added first when absent; with
     ``defaults``, an agent without a settings row gets one (and the situation is read
     again), in the same transaction.
 
@@ -445,7 +494,10 @@ def snapshot(
                 raise sa.exc.NoResultFound(f"agent {agent_id} has no monitor settings or policy")
         window = max(stale_cap * (x.longest_ttl or default_ttl), failure_window_s)
         fail_cut = now - timedelta(seconds=failure_window_s)
-        apis = _per_api(session, agent_id, now - timedelta(seconds=window), fail_cut)
+        cut = now - timedelta(seconds=window)
+        apis, read = _per_api(session, agent_id, x.apis_version, cut, fail_cut)
+    if read is not None:  # committed: the configuration at its version
+        _hold(agent_id, read, apis)
     snap = Snapshot(
         apis=apis,
         daily_budget=x.daily_budget,

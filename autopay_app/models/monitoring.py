@@ -86,6 +86,11 @@ class MonitorSettings(db.Model):  # type: ignore[name-defined,misc]
     pacing_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     #: The next purchase the last tick planned (api, at, reason).
     next_plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: Bumped by triggers on every change to the agent's ``monitored_apis`` rows
+    #: (migration 0018): a tick holding the configuration at this version reuses it.
+    apis_version: Mapped[int] = mapped_column(
+        sa.BigInteger, nullable=False, server_default=sa.text("0")
+    )
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -3,7 +3,8 @@
 The job around it is thin: :func:`tick` reads the situation in one transaction
 with :func:`autopay_app.ledger.monitoring.snapshot` (the settings row and the
 configured APIs created when absent; the per-API figures in one indexed statement
-over ``monitored_apis`` and ``api_requests``; settings, policy, balance and
+over ``monitored_apis`` and ``api_requests``, or over ``api_requests`` alone while the
+process holds the APIs' configuration at their ``apis_version``; settings, policy, balance and
 breakers; the spend windows; the paid fetches in flight), fills prices and TTLs
 the monitor entries leave open from the seller's catalog, refills the pacing
 bucket, lets :func:`autopay_app.scheduler.prioritizer.decide` rank (APIs with a

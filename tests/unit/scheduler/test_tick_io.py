@@ -221,6 +221,113 @@ def test_the_read_is_one_transaction_with_the_per_api_figures_in_one_statement(
     assert (snap.spent_hour, snap.spent_day) == (Decimal("0.25"), Decimal("0.75"))
 
 
+def _version(session: Session, agent_id: uuid.UUID) -> int:
+    with session.begin():
+        return int(
+            session.scalar(
+                sa.select(MonitorSettings.apis_version).where(MonitorSettings.agent_id == agent_id)
+            )
+        )
+
+
+def _sql(session: Session, statement: str, **params: Any) -> None:
+    """A change as psql would make it: no application code around it."""
+    with session.begin():
+        session.execute(sa.text(statement), params)
+
+
+def test_every_change_to_an_agents_monitored_apis_bumps_its_version(
+    session: Session, database_url: str
+) -> None:
+    with session.begin():
+        agent, other = make_agent(session), make_agent(session)
+    for who in (agent, other):
+        monitoring.ensure_settings(session, who.id, Decimal(3), Decimal("0.05"), 4)
+    v = _version(session, agent.id)
+    assert monitoring.upsert_api(session, agent.id, A, price=Decimal("0.01"))  # INSERT
+    assert _version(session, agent.id) == v + 1
+    assert not monitoring.upsert_api(session, agent.id, A, replace=False)  # nothing inserted
+    assert _version(session, agent.id) == v + 1
+    monitoring.upsert_api(session, agent.id, A, price=Decimal("0.02"))  # ON CONFLICT UPDATE
+    assert _version(session, agent.id) == v + 2
+    _sql(session, "UPDATE monitored_apis SET enabled = false WHERE agent_id = :a", a=agent.id)
+    assert _version(session, agent.id) == v + 3
+    other_v = _version(session, other.id)
+    monitoring.upsert_api(session, other.id, B)  # another agent's change is not this one's
+    assert (_version(session, agent.id), _version(session, other.id)) == (v + 3, other_v + 1)
+    assert monitoring.remove_api(session, agent.id, A)  # DELETE
+    assert _version(session, agent.id) == v + 4
+    owner = sa.create_engine(database_url)  # TRUNCATE is the owner's (the app role may not)
+    with owner.begin() as conn:
+        conn.execute(sa.text("TRUNCATE monitored_apis"))
+    owner.dispose()
+    assert (_version(session, agent.id), _version(session, other.id)) == (v + 5, other_v + 2)
+
+
+def test_a_tick_reads_the_configuration_again_only_when_its_version_changed(
+    session: Session,
+) -> None:
+    with session.begin():
+        agent = make_agent(session)
+    policies.get_or_create(session, agent.id)
+    now = datetime.now(UTC)
+
+    def snap() -> dict[str, monitoring.ApiState]:
+        got = monitoring.snapshot(
+            session, agent.id, now, stale_cap=4.0, default_ttl=60, defaults=(Decimal(3), 0, 4)
+        )
+        return {a.url: a for a in got.apis}
+
+    monitoring.upsert_api(session, agent.id, A, price=Decimal("0.01"), ttl_seconds=60)
+    monitoring.upsert_api(session, agent.id, B, price=Decimal("0.02"))
+    first = snap()
+    assert first[A].price == Decimal("0.01") and first[A].last_access is None
+    with session.begin():
+        make_request(
+            session,
+            agent,
+            url=A,
+            status=RequestStatus.ACCESSED,
+            created_at=now - timedelta(seconds=5),
+        )
+        make_request(session, agent, url=A, status=RequestStatus.FAILED, created_at=now)
+    held = snap()  # the configuration held, the staleness read afresh
+    assert held[A].last_access == now - timedelta(seconds=5) and held[A].failures == 1
+    assert held[A][: monitoring.CONFIG_FIELDS] == first[A][: monitoring.CONFIG_FIELDS]
+    assert held[B] == first[B]
+    # a change whose version bump is undone is not seen: the held configuration is used
+    v = _version(session, agent.id)
+    _sql(session, "UPDATE monitored_apis SET price = 0.5 WHERE url = :u", u=A)
+    _sql(
+        session,
+        "UPDATE monitor_settings SET apis_version = :v WHERE agent_id = :a",
+        v=v,
+        a=agent.id,
+    )
+    assert snap()[A].price == Decimal("0.01")
+    # each change as psql makes it is seen at the next read
+    _sql(session, "UPDATE monitored_apis SET price = 0.25, weight = 3 WHERE url = :u", u=A)
+    changed = snap()[A]
+    assert (changed.price, changed.price_f, changed.weight, changed.weight_f) == (
+        Decimal("0.25"),
+        0.25,
+        Decimal(3),
+        3.0,
+    )
+    assert changed.last_access == now - timedelta(seconds=5)
+    _sql(session, "UPDATE monitored_apis SET enabled = false WHERE url = :u", u=B)
+    assert set(snap()) == {A}
+    _sql(session, "DELETE FROM monitored_apis WHERE url = :u", u=A)
+    assert snap() == {}
+    _sql(
+        session,
+        "INSERT INTO monitored_apis (agent_id, url, price) VALUES (:a, :u, 0.03)",
+        a=agent.id,
+        u=C,
+    )
+    assert set(snap()) == {C} and snap()[C].price == Decimal("0.03")
+
+
 def _decision(url: str, action: str, reason: str, **kw: Any) -> prioritizer.Decision:
     scores = prioritizer.Scores(kw.pop("age", None), 4.0, 0.5, 8.0, 800.0)
     return prioritizer.Decision(
